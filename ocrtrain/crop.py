@@ -1,0 +1,52 @@
+"""Geometry of text boxes: point ordering, reading order and perspective crops (pure numpy/OpenCV)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def order_quad(points: np.ndarray) -> np.ndarray:
+    """Order 4 points clockwise from the top-left: tl, tr, br, bl (float32 4x2)."""
+    pts = np.asarray(points, dtype=np.float32).reshape(4, 2)
+    by_x = pts[np.argsort(pts[:, 0], kind="stable")]
+    left, right = by_x[:2], by_x[2:]
+    tl, bl = left[np.argsort(left[:, 1], kind="stable")]
+    tr, br = right[np.argsort(right[:, 1], kind="stable")]
+    return np.array([tl, tr, br, bl], dtype=np.float32)
+
+
+def sort_reading_order(quads: list[np.ndarray], line_tol: float = 10.0) -> list[int]:
+    """Indices of quads in reading order: top to bottom, and left to right within a line.
+
+    Two boxes are on the same line when their top-left y differ by less than ``line_tol`` pixels.
+    """
+    idx = sorted(range(len(quads)), key=lambda i: (quads[i][0][1], quads[i][0][0]))
+    # a stable bubble pass fixes boxes of one line that the y-sort put out of x order
+    for _ in range(len(idx)):
+        changed = False
+        for j in range(len(idx) - 1):
+            a, b = quads[idx[j]][0], quads[idx[j + 1]][0]
+            if abs(b[1] - a[1]) < line_tol and b[0] < a[0]:
+                idx[j], idx[j + 1] = idx[j + 1], idx[j]
+                changed = True
+        if not changed:
+            break
+    return idx
+
+
+def crop_quad(img: np.ndarray, quad: np.ndarray, rotate_ratio: float = 1.5) -> np.ndarray:
+    """Perspective-rectify the region of an ordered quad (tl, tr, br, bl).
+
+    A crop at least ``rotate_ratio`` times taller than wide is rotated 90° so vertical text reads left to right.
+    """
+    q = np.asarray(quad, dtype=np.float32).reshape(4, 2)
+    width = int(max(np.linalg.norm(q[0] - q[1]), np.linalg.norm(q[2] - q[3])))
+    height = int(max(np.linalg.norm(q[0] - q[3]), np.linalg.norm(q[1] - q[2])))
+    width, height = max(width, 1), max(height, 1)
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(q, target)
+    crop = cv2.warpPerspective(img, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
+    if crop.shape[0] / crop.shape[1] >= rotate_ratio:
+        crop = np.rot90(crop).copy()
+    return crop

@@ -1,0 +1,24 @@
+"""CTC greedy decoding, shared by recognition evaluation and the OCR pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def ctc_greedy_decode(probs: np.ndarray, characters: list[str], blank: int = 0) -> list[tuple[str, float]]:
+    """Decode N x T x C class probabilities into (text, mean confidence of the kept characters).
+
+    ``characters[k]`` is the character of class ``k + 1``: class ``blank`` (0) is the CTC blank, as in
+    PaddleOCR's CTCLabelDecode. Repeats are collapsed before blanks are removed; an empty line scores 0.
+    """
+    best = probs.argmax(axis=2)
+    best_prob = probs.max(axis=2)
+    results = []
+    for ids, conf in zip(best, best_prob, strict=True):
+        keep = np.ones(len(ids), dtype=bool)
+        keep[1:] = ids[1:] != ids[:-1]
+        keep &= ids != blank
+        text = "".join(characters[i - 1] for i in ids[keep])
+        score = float(conf[keep].mean()) if keep.any() else 0.0
+        results.append((text, score))
+    return results

@@ -1,0 +1,66 @@
+"""Image preprocessing shared by inference, evaluation and training (pure numpy/OpenCV, no paddle)."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+# PP-OCRv4 det normalisation, applied to BGR images as PaddleOCR's NormalizeImage does.
+DET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+DET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+def normalize_det(img: np.ndarray) -> np.ndarray:
+    """uint8 HxWx3 BGR -> float32 3xHxW, scaled to [0, 1] and standardised with the ImageNet mean/std."""
+    x = (img.astype(np.float32) / 255.0 - DET_MEAN) / DET_STD
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def det_resize_shape(h: int, w: int, limit_side_len: int = 960, limit_type: str = "max") -> tuple[int, int]:
+    """Target (h, w) of the detector input: scaled by the side limit, then rounded to multiples of 32.
+
+    limit_type ``max`` shrinks so the longer side is at most ``limit_side_len``; ``min`` grows so the
+    shorter side is at least ``limit_side_len``; ``resize_long`` scales the longer side to exactly it.
+    """
+    if limit_type == "max":
+        ratio = limit_side_len / max(h, w) if max(h, w) > limit_side_len else 1.0
+    elif limit_type == "min":
+        ratio = limit_side_len / min(h, w) if min(h, w) < limit_side_len else 1.0
+    elif limit_type == "resize_long":
+        ratio = limit_side_len / max(h, w)
+    else:
+        raise ValueError(f"limit_type must be 'max', 'min' or 'resize_long', got {limit_type!r}")
+    new_h = max(int(round(h * ratio / 32) * 32), 32)
+    new_w = max(int(round(w * ratio / 32) * 32), 32)
+    return new_h, new_w
+
+
+def resize_det(
+    img: np.ndarray, limit_side_len: int = 960, limit_type: str = "max"
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """Resize for detection; returns the image and (ratio_h, ratio_w) = new / original."""
+    h, w = img.shape[:2]
+    new_h, new_w = det_resize_shape(h, w, limit_side_len, limit_type)
+    resized = cv2.resize(img, (new_w, new_h))
+    return resized, (new_h / h, new_w / w)
+
+
+def rec_target_width(h: int, w: int, height: int = 48, max_width: int = 320) -> int:
+    """Width a crop takes when resized to ``height`` keeping its aspect ratio, capped at ``max_width``."""
+    return max(1, min(max_width, int(math.ceil(height * w / max(h, 1)))))
+
+
+def resize_norm_rec(img: np.ndarray, height: int = 48, width: int = 320, max_width: int | None = None) -> np.ndarray:
+    """uint8 HxWx3 BGR crop -> float32 3 x height x width in [-1, 1], aspect kept, zero-padded on the right.
+
+    ``width`` is the padded (batch) width; the crop itself is at most ``max_width`` (default: ``width``) wide.
+    """
+    h, w = img.shape[:2]
+    resized_w = rec_target_width(h, w, height, min(width, max_width or width))
+    resized = cv2.resize(img, (resized_w, height)).astype(np.float32)
+    resized = (resized / 255.0 - 0.5) / 0.5
+    out = np.zeros((3, height, width), dtype=np.float32)
+    out[:, :, :resized_w] = resized.transpose(2, 0, 1)
+    return out
