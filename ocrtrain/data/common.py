@@ -1,0 +1,53 @@
+"""What every label reader shares: file:line errors, a record of skipped lines, and ratio_list sampling."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class LabelError(ValueError):
+    """A malformed label line; the message starts with ``file:line:``."""
+
+    def __init__(self, path: str | Path, line_no: int, reason: str):
+        self.path, self.line_no, self.reason = str(path), line_no, reason
+        super().__init__(f"{path}:{line_no}: {reason}")
+
+
+@dataclass
+class SkipLog:
+    """Lines and images skipped because the user asked for ``skip_bad``; reported, never silent."""
+
+    problems: list[LabelError] = field(default_factory=list)
+
+    def add(self, err: LabelError) -> None:
+        self.problems.append(err)
+
+    def __len__(self) -> int:
+        return len(self.problems)
+
+    def summary(self, limit: int = 10) -> str:
+        head = "\n".join(f"  {e}" for e in self.problems[:limit])
+        more = f"\n  ... and {len(self.problems) - limit} more" if len(self.problems) > limit else ""
+        return f"skipped {len(self.problems)} bad line(s):\n{head}{more}"
+
+
+def select_by_ratio(counts: list[int], ratio_list: list[float] | None, seed: int = 0) -> list[list[int]]:
+    """For each label file with ``counts[i]`` samples, the indices kept under ``ratio_list[i]``.
+
+    As in PaddleOCR, a ratio of 0.3 keeps a random 30% of that file's lines (seeded, so runs repeat);
+    1.0 keeps them all in order. A single ratio applies to every file.
+    """
+    ratios = list(ratio_list) if ratio_list else [1.0]
+    if len(ratios) == 1:
+        ratios = ratios * len(counts)
+    if len(ratios) != len(counts):
+        raise ValueError(f"ratio_list has {len(ratios)} entries but there are {len(counts)} label files")
+    rng = random.Random(seed)
+    kept = []
+    for n, r in zip(counts, ratios, strict=True):
+        if not 0.0 <= r <= 1.0:
+            raise ValueError(f"ratio_list values must be in [0, 1], got {r}")
+        kept.append(list(range(n)) if r >= 1.0 else sorted(rng.sample(range(n), round(n * r))))
+    return kept
