@@ -1,0 +1,18 @@
+"""ocrtrain: fine-tune, evaluate, export, register and serve PaddleOCR PP-OCRv4 models on your own data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+
+def create_pipeline(pipeline: Any = "OCR", device: str | None = None, **options: Any):
+    """``create_pipeline("OCR", device="cpu")``: see :func:`ocrtrain.pipeline.create_pipeline`."""
+    # imported lazily so `import ocrtrain` stays cheap (paddle loads only when a pipeline is built)
+    from ocrtrain.pipeline import create_pipeline as _create
+
+    return _create(pipeline, device=device, **options)
+
+
+__all__ = ["__version__", "create_pipeline"]

@@ -1,0 +1,70 @@
+"""Small pieces the command-line entry points share: clean user errors and loading saved pipeline configs."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from ocrtrain.data.common import LabelError
+from ocrtrain.devices import DeviceUnavailableError
+from ocrtrain.imageio import ImageError
+from ocrtrain.pipeline.model_source import ModelSourceError
+from ocrtrain.zoo import ModelNotAvailableError
+
+# errors that are the user's input, not our bug: one clear line, no traceback
+USER_ERRORS: tuple[type[Exception], ...] = (
+    ImageError,
+    LabelError,
+    ModelSourceError,
+    ModelNotAvailableError,
+    DeviceUnavailableError,
+    FileNotFoundError,
+    KeyError,
+    ValueError,
+)
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Report a user error as ``error: <message>`` on stderr and exit with status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as e:
+            message = e.args[0] if isinstance(e, KeyError) and e.args else e
+            print(f"error: {message}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper
+
+
+def pipeline_file_argv(argv: list[str]) -> list[str]:
+    """Hydra's ``pipeline=<option>`` takes a name from conf/pipeline; a path to a saved YAML is passed on instead."""
+    out = []
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        if key == "pipeline" and value.endswith((".yaml", ".yml")) and Path(value).is_file():
+            out.append(f"+pipeline_file={Path(value).resolve()}")
+        else:
+            out.append(arg)
+    return out
+
+
+def load_saved_pipeline(cfg: DictConfig) -> DictConfig:
+    """``cfg.pipeline``, with a saved pipeline file (``pipeline=my_ocr.yaml``) merged in under the command line."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from ocrtrain.pipeline import load_pipeline_config
+
+    if not cfg.get("pipeline_file"):
+        return cfg.pipeline
+    merged = load_pipeline_config(cfg.pipeline_file)
+    command_line = [o for o in HydraConfig.get().overrides.task if o.startswith("pipeline.")]
+    dotlist = [o.removeprefix("pipeline.") for o in command_line]
+    return OmegaConf.merge(merged, OmegaConf.from_dotlist(dotlist))

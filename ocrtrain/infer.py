@@ -1,0 +1,33 @@
+"""python -m ocrtrain.infer input=img.png [device=...] [det_model=...] [rec_model=...] [save_path=output]"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from ocrtrain.cli import load_saved_pipeline, pipeline_file_argv, user_errors
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="infer")
+@user_errors
+def main(cfg: DictConfig) -> None:
+    from ocrtrain.pipeline import OCRPipeline
+
+    pipeline_cfg = load_saved_pipeline(cfg)
+    for key in ("device", "det_model", "rec_model"):
+        if cfg[key] is not None:
+            pipeline_cfg[key] = cfg[key]
+    pipe = OCRPipeline(pipeline_cfg)
+    inputs = OmegaConf.to_container(cfg.input) if OmegaConf.is_list(cfg.input) else cfg.input
+    for res in pipe.predict(inputs):
+        res.print()
+        if cfg.save_path:
+            json_file, img_file = res.save_to_json(cfg.save_path), res.save_to_img(cfg.save_path)
+            print(f"saved {json_file} and {img_file}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.argv = pipeline_file_argv(sys.argv)
+    main()

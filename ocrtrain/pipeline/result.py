@@ -1,0 +1,95 @@
+"""The OCR result (DESIGN.md §6) and how it prints, saves and draws itself."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+# CJK-capable fonts first (Debian's fonts-wqy-microhei / fonts-noto-cjk), DejaVu as the fallback
+_FONT_CANDIDATES = [
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+]
+
+
+@lru_cache(maxsize=1)
+def font_path() -> str:
+    """The first available font of the candidates; matplotlib's bundled DejaVu Sans as the last resort."""
+    for candidate in _FONT_CANDIDATES:
+        if Path(candidate).is_file():
+            return candidate
+    import matplotlib
+
+    return str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf")
+
+
+def _target_file(save_path: str | Path, img_path: str | None, suffix: str) -> Path:
+    """A directory (existing, or given without a suffix) gets a file named after the input."""
+    path = Path(save_path)
+    if path.is_dir() or path.suffix == "":
+        stem = (Path(img_path.split("?")[0]).stem if img_path else "") or "result"
+        path = path / f"{stem}_ocr{suffix}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class OCRResult(dict):
+    """One image's result: ``img_path``, ``dt_polys``, ``dt_scores``, ``rec_text``, ``rec_score`` (reading order)."""
+
+    def __init__(self, data: dict[str, Any], image: np.ndarray | None = None):
+        super().__init__(data)
+        self._image = image  # kept for save_to_img; not part of the schema
+
+    @property
+    def json(self) -> dict[str, Any]:
+        return dict(self)
+
+    def to_json_str(self, indent: int = 4, ensure_ascii: bool = False) -> str:
+        return json.dumps(dict(self), indent=indent, ensure_ascii=ensure_ascii)
+
+    def print(self, format_json: bool = True, indent: int = 4, ensure_ascii: bool = False) -> None:
+        print(self.to_json_str(indent, ensure_ascii) if format_json else dict(self))
+
+    def save_to_json(self, save_path: str | Path, indent: int = 4, ensure_ascii: bool = False) -> Path:
+        target = _target_file(save_path, self["img_path"], ".json")
+        target.write_text(self.to_json_str(indent, ensure_ascii) + "\n", encoding="utf-8")
+        return target
+
+    def visualize(self) -> np.ndarray:
+        """Boxes drawn on the image (left) beside the recognised text placed at each box (right), BGR."""
+        if self._image is None:
+            raise ValueError("this result carries no image to draw on")
+        h, w = self._image.shape[:2]
+        left = Image.fromarray(cv2.cvtColor(self._image, cv2.COLOR_BGR2RGB))
+        right = Image.new("RGB", (w, h), (255, 255, 255))
+        draw_left, draw_right = ImageDraw.Draw(left, "RGBA"), ImageDraw.Draw(right)
+        rng = np.random.default_rng(0)
+        for poly, text in zip(self["dt_polys"], self["rec_text"], strict=True):
+            color = tuple(int(c) for c in rng.integers(0, 200, 3))
+            points = [tuple(p) for p in poly]
+            draw_left.polygon(points, fill=(*color, 70), outline=color)
+            draw_right.polygon(points, outline=color)
+            quad = np.asarray(poly, dtype=np.float32)
+            box_h = max(float(np.linalg.norm(quad[0] - quad[3])), 1.0)
+            box_w = max(float(np.linalg.norm(quad[0] - quad[1])), 1.0)
+            size = max(int(min(box_h * 0.8, box_w / max(len(text), 1) * 1.6)), 8)
+            font = ImageFont.truetype(font_path(), size)
+            draw_right.text((quad[0][0] + 2, quad[0][1]), text, fill=(0, 0, 0), font=font)
+        canvas = Image.new("RGB", (w * 2, h), (255, 255, 255))
+        canvas.paste(left, (0, 0))
+        canvas.paste(right, (w, 0))
+        return cv2.cvtColor(np.asarray(canvas), cv2.COLOR_RGB2BGR)
+
+    def save_to_img(self, save_path: str | Path) -> Path:
+        target = _target_file(save_path, self["img_path"], ".png")
+        if not cv2.imwrite(str(target), self.visualize()):
+            raise OSError(f"{target}: could not write the visualisation")
+        return target
