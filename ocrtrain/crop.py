@@ -46,7 +46,9 @@ def crop_quad(img: np.ndarray, quad: np.ndarray, rotate_ratio: float = 1.5) -> n
     width, height = max(width, 1), max(height, 1)
     target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(q, target)
-    crop = cv2.warpPerspective(img, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
+    crop = cv2.warpPerspective(
+        img, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC
+    )
     if crop.shape[0] / crop.shape[1] >= rotate_ratio:
         crop = np.rot90(crop).copy()
     return crop
