@@ -1,0 +1,341 @@
+"""The training loop shared by detection and recognition.
+
+Everything task-specific (model, data, loss, evaluation) comes from a :class:`Task`; the loop owns the schedule,
+checkpoints, resume at the exact global step, evaluation cadence, best-checkpoint selection, early stopping,
+signals, progress and metric logging. Multi-device data parallel runs under ``paddle.distributed.launch``:
+every rank trains its shard, rank 0 alone evaluates, logs and writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import paddle
+from paddle.io import DataLoader, Dataset
+from tqdm import tqdm
+
+from ocrtrain.engine.checkpoint import find_checkpoint, load_checkpoint, read_state, save_checkpoint
+from ocrtrain.engine.optim import build_optimizer
+from ocrtrain.engine.sampler import ResumableBatchSampler
+
+
+class Task(Protocol):
+    """What the loop needs to know about detection or recognition."""
+
+    kind: str  # "det" | "rec"
+    metric_name: str  # the metric that selects the best checkpoint ("hmean", "acc")
+
+    def build_model(self) -> paddle.nn.Layer: ...
+    def load_pretrained(self, model: paddle.nn.Layer) -> None: ...
+    def train_dataset(self) -> Dataset: ...
+    def collate(self, samples: list[dict[str, Any]]) -> dict[str, Any]: ...
+    def loss(self, model: paddle.nn.Layer, batch: dict[str, Any]) -> dict[str, paddle.Tensor]: ...
+    def evaluate(self, model: paddle.nn.Layer, progress: bool = True) -> dict[str, Any]: ...
+    def checkpoint_meta(self) -> tuple[dict[str, Any], dict[str, str]]: ...
+    def check_resume(self, state: dict[str, Any]) -> None: ...
+
+
+class Tracker(Protocol):
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
+
+
+class NullTracker:
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        pass
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 10
+    max_steps: int | None = None  # stops earlier than epochs * steps_per_epoch when set
+    batch_size: int = 8  # per device
+    num_workers: int = 2
+    log_every_steps: int = 10
+    eval_every_steps: int | None = None  # None: evaluate at the end of every epoch
+    save_every_steps: int = 100  # `latest` is also written after every evaluation and on exit
+    early_stopping_patience: int | None = None  # evaluations without improvement before stopping
+    seed: int = 42
+    progress: bool = True
+
+
+class StopTraining(Exception):
+    """Raised inside the loop to end it cleanly (signal or early stopping)."""
+
+
+def _ignore_interrupts(_worker_id: int) -> None:
+    # Ctrl-C reaches the whole process group: workers ignore it so the main process can checkpoint and stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    paddle.seed(seed)
+
+
+class Trainer:
+    def __init__(
+        self,
+        task: Task,
+        cfg: TrainerConfig,
+        optimizer_cfg: dict[str, Any],
+        run_dir: Path,
+        tracker: Tracker | None = None,
+        resume: str | None = None,
+    ):
+        self.task, self.cfg, self.optimizer_cfg = task, cfg, optimizer_cfg
+        self.run_dir = Path(run_dir)
+        self.tracker = tracker or NullTracker()
+        self.resume = resume
+        self.rank = paddle.distributed.get_rank()
+        self.world_size = paddle.distributed.get_world_size()
+        self.is_main = self.rank == 0
+        self._stop_signal: int | None = None
+        self.history_file = self.run_dir / "metrics.jsonl"
+
+    # ---- bookkeeping -------------------------------------------------------------------------------------------
+    def _log(self, metrics: dict[str, float], step: int) -> None:
+        if not self.is_main:
+            return
+        with open(self.history_file, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"step": step, **metrics}) + "\n")
+        self.tracker.log_metrics(metrics, step)
+
+    def _state(self, **extra: Any) -> dict[str, Any]:
+        meta, _ = self.task.checkpoint_meta()
+        return {**meta, **extra}
+
+    def _save(self, name: str, model: paddle.nn.Layer, optimizer: Any, state: dict[str, Any]) -> Path | None:
+        if not self.is_main:
+            return None
+        _, files = self.task.checkpoint_meta()
+        return save_checkpoint(self.run_dir / "checkpoints" / name, model, optimizer, state, files)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self._stop_signal = signum
+
+    # ---- the loop -----------------------------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        """Train; returns the final state (global step, best metric and where the best checkpoint is)."""
+        cfg = self.cfg
+        seed_everything(cfg.seed + self.rank)
+        if self.world_size > 1:
+            paddle.distributed.init_parallel_env()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+
+        model = self.task.build_model()
+        dataset = self.task.train_dataset()
+        sampler = ResumableBatchSampler(
+            len(dataset), cfg.batch_size, seed=cfg.seed, rank=self.rank, world_size=self.world_size
+        )
+        loader = DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=self.task.collate,
+            num_workers=cfg.num_workers,
+            use_shared_memory=False,
+            worker_init_fn=_ignore_interrupts,
+        )
+        steps_per_epoch = len(sampler)
+        total_steps = steps_per_epoch * cfg.epochs
+        if cfg.max_steps:
+            total_steps = min(total_steps, cfg.max_steps)
+        optimizer, scheduler = build_optimizer(
+            model, self.optimizer_cfg, cfg.batch_size * self.world_size, total_steps
+        )
+
+        state = {"global_step": 0, "epoch": 0, "step_in_epoch": 0, "best_metric": None, "best_step": None}
+        state["evals_without_improvement"] = 0
+        if self.resume:
+            checkpoint = find_checkpoint(Path(self.resume))
+            self.task.check_resume(read_state(checkpoint))
+            state.update(
+                {k: v for k, v in load_checkpoint(checkpoint, model, optimizer).items() if k in state}
+            )
+            if self.is_main:
+                print(
+                    f"resumed from {checkpoint} at global step {state['global_step']} (epoch {state['epoch']})"
+                )
+        else:
+            self.task.load_pretrained(model)
+        if self.world_size > 1:
+            model = paddle.DataParallel(model)
+        train_model = model
+        bare_model = model._layers if isinstance(model, paddle.DataParallel) else model
+
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        bar = tqdm(
+            total=total_steps,
+            initial=state["global_step"],
+            disable=not (cfg.progress and self.is_main),
+            desc=f"train {self.task.kind}",
+            dynamic_ncols=True,
+        )
+        eval_every = cfg.eval_every_steps or steps_per_epoch
+        try:
+            self._loop(
+                train_model,
+                bare_model,
+                loader,
+                sampler,
+                optimizer,
+                scheduler,
+                state,
+                total_steps,
+                eval_every,
+                bar,
+            )
+        except StopTraining as stop:
+            if self.is_main:
+                print(f"stopping: {stop}")
+        finally:
+            bar.close()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        # only a loop that ended normally saves here: after a crash, `latest` keeps the last good state
+        self._save("latest", bare_model, optimizer, self._state(**state, total_steps=total_steps))
+        if self.is_main:
+            self._plot_history()
+        if self._stop_signal is not None:
+            # a signalled run exits like an interrupted process, after its checkpoint is safe
+            raise SystemExit(128 + self._stop_signal)
+        return {
+            **state,
+            "total_steps": total_steps,
+            "best_checkpoint": str(self.run_dir / "checkpoints" / "best"),
+        }
+
+    def _loop(
+        self,
+        model: paddle.nn.Layer,
+        bare_model: paddle.nn.Layer,
+        loader: DataLoader,
+        sampler: ResumableBatchSampler,
+        optimizer: Any,
+        scheduler: Any,
+        state: dict[str, Any],
+        total_steps: int,
+        eval_every: int,
+        bar: tqdm,
+    ) -> None:
+        cfg = self.cfg
+        window_start, window_samples = time.perf_counter(), 0
+        data_time = compute_time = 0.0
+        while state["global_step"] < total_steps:
+            sampler.set_epoch(state["epoch"], state["step_in_epoch"])
+            model.train()
+            fetch_start = time.perf_counter()
+            for batch in loader:
+                step_start = time.perf_counter()
+                data_time += step_start - fetch_start
+                losses = self.task.loss(model, batch)
+                losses["loss"].backward()
+                optimizer.step()
+                optimizer.clear_grad()
+                lr = optimizer.get_lr()
+                scheduler.step()
+                state["global_step"] += 1
+                state["step_in_epoch"] += 1
+                compute_time += time.perf_counter() - step_start
+                window_samples += len(batch["image"]) * self.world_size
+                step = state["global_step"]
+                loss_value = float(losses["loss"])
+                if not math.isfinite(loss_value):
+                    raise FloatingPointError(f"loss is {loss_value} at step {step}: lower the learning rate")
+                bar.update(1)
+                if step % cfg.log_every_steps == 0 or step == total_steps:
+                    elapsed = time.perf_counter() - window_start
+                    metrics = {k: float(v) for k, v in losses.items()}
+                    metrics.update(
+                        lr=lr,
+                        samples_per_s=window_samples / max(elapsed, 1e-9),
+                        data_time_share=data_time / max(data_time + compute_time, 1e-9),
+                        epoch=state["epoch"],
+                    )
+                    self._log(metrics, step)
+                    bar.set_postfix(
+                        loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", sps=f"{metrics['samples_per_s']:.1f}"
+                    )
+                    window_start, window_samples, data_time, compute_time = time.perf_counter(), 0, 0.0, 0.0
+                if step % eval_every == 0 or step == total_steps:
+                    self._evaluate(bare_model, optimizer, state, total_steps)
+                    model.train()
+                elif step % cfg.save_every_steps == 0:
+                    self._save("latest", bare_model, optimizer, self._state(**state, total_steps=total_steps))
+                if self._stop_signal is not None:
+                    raise StopTraining(
+                        f"received signal {self._stop_signal}; checkpoint saved at step {step}"
+                    )
+                if step >= total_steps:
+                    return
+                fetch_start = time.perf_counter()
+            state["epoch"] += 1
+            state["step_in_epoch"] = 0
+
+    def _evaluate(
+        self, model: paddle.nn.Layer, optimizer: Any, state: dict[str, Any], total_steps: int
+    ) -> None:
+        if not self.is_main:
+            return
+        model.eval()
+        with paddle.no_grad():
+            report = self.task.evaluate(model, progress=self.cfg.progress)
+        value = float(report[self.task.metric_name])
+        step = state["global_step"]
+        improved = state["best_metric"] is None or value > state["best_metric"]
+        if improved:
+            state.update(best_metric=value, best_step=step, evals_without_improvement=0)
+        else:
+            state["evals_without_improvement"] += 1
+        scalars = {f"eval/{k}": float(v) for k, v in report.items() if isinstance(v, (int, float))}
+        scalars[f"eval/best_{self.task.metric_name}"] = state["best_metric"]
+        self._log(scalars, step)
+        summary = ", ".join(f"{k.removeprefix('eval/')}={v:.4f}" for k, v in scalars.items())
+        tqdm.write(f"eval @ step {step}: {summary}")
+        full_state = self._state(**state, total_steps=total_steps, eval=report)
+        if improved:
+            self._save("best", model, None, full_state)
+        self._save("latest", model, optimizer, full_state)
+        patience = self.cfg.early_stopping_patience
+        if patience and state["evals_without_improvement"] >= patience:
+            raise StopTraining(
+                f"{self.task.metric_name} did not improve for {patience} evaluations (early stopping)"
+            )
+
+    def _plot_history(self) -> None:
+        """loss_curve.png: training loss and the selection metric against the global step."""
+        if not self.history_file.is_file():
+            return
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        rows = [
+            json.loads(line) for line in self.history_file.read_text(encoding="utf-8").splitlines() if line
+        ]
+        train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+        key = f"eval/{self.task.metric_name}"
+        evals = [(r["step"], r[key]) for r in rows if key in r]
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        if train:
+            ax.plot(*zip(*train, strict=True), label="train loss", color="tab:blue")
+        ax.set_xlabel("global step")
+        ax.set_ylabel("loss")
+        if evals:
+            ax2 = ax.twinx()
+            ax2.plot(*zip(*evals, strict=True), "o-", label=key, color="tab:orange")
+            ax2.set_ylabel(self.task.metric_name)
+        ax.set_title(f"{self.task.kind} training")
+        fig.legend(loc="upper right")
+        fig.tight_layout()
+        fig.savefig(self.run_dir / "loss_curve.png", dpi=100)
+        plt.close(fig)
