@@ -1,0 +1,13 @@
+"""Composing ocrtrain's packaged Hydra configs from Python (tests, benchmarks, notebooks)."""
+
+from __future__ import annotations
+
+from hydra import compose as hydra_compose
+from hydra import initialize_config_module
+from omegaconf import DictConfig
+
+
+def compose(config_name: str, overrides: list[str] | None = None) -> DictConfig:
+    """The config ``python -m ocrtrain.<config_name> <overrides>`` would run with (without Hydra's run dir)."""
+    with initialize_config_module(config_module="ocrtrain.conf", version_base="1.3"):
+        return hydra_compose(config_name=config_name, overrides=list(overrides or []))
