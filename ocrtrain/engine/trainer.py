@@ -38,7 +38,8 @@ class Task(Protocol):
     def train_dataset(self) -> Dataset: ...
     def collate(self, samples: list[dict[str, Any]]) -> dict[str, Any]: ...
     def loss(self, model: paddle.nn.Layer, batch: dict[str, Any]) -> dict[str, paddle.Tensor]: ...
-    def evaluate(self, model: paddle.nn.Layer, progress: bool = True) -> dict[str, Any]: ...
+    def dygraph_predictor(self, model: paddle.nn.Layer) -> Any: ...
+    def evaluate(self, predict: Any, progress: bool = True) -> dict[str, Any]: ...
     def checkpoint_meta(self) -> tuple[dict[str, Any], dict[str, str]]: ...
     def check_resume(self, state: dict[str, Any]) -> None: ...
 
@@ -287,7 +288,7 @@ class Trainer:
             return
         model.eval()
         with paddle.no_grad():
-            report = self.task.evaluate(model, progress=self.cfg.progress)
+            report = self.task.evaluate(self.task.dygraph_predictor(model), progress=self.cfg.progress)
         value = float(report[self.task.metric_name])
         step = state["global_step"]
         improved = state["best_metric"] is None or value > state["best_metric"]
@@ -300,7 +301,8 @@ class Trainer:
         self._log(scalars, step)
         summary = ", ".join(f"{k.removeprefix('eval/')}={v:.4f}" for k, v in scalars.items())
         tqdm.write(f"eval @ step {step}: {summary}")
-        full_state = self._state(**state, total_steps=total_steps, eval=report)
+        metrics = {k: v for k, v in report.items() if isinstance(v, (int, float))}
+        full_state = self._state(**state, total_steps=total_steps, eval=metrics)
         if improved:
             self._save("best", model, None, full_state)
         self._save("latest", model, optimizer, full_state)

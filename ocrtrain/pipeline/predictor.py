@@ -17,7 +17,9 @@ class InferenceModel:
         self.source = source
         config = inference.Config(str(source.model_file), str(source.params_file))
         configure_inference(config, device, cpu_threads=cpu_threads, enable_mkldnn=enable_mkldnn)
-        config.enable_memory_optim()
+        if source.model_file.suffix == ".pdmodel":
+            # legacy programs only: paddle 3.3 fails to create PIR predictors with this pass enabled
+            config.enable_memory_optim()
         config.disable_glog_info()
         config.switch_ir_optim(True)
         self._predictor = inference.create_predictor(config)

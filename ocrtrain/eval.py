@@ -1,0 +1,89 @@
+"""python -m ocrtrain.eval [checkpoint=<run | checkpoint dir | exported dir | zoo name>] [det=/rec= data=] [resize=pipeline]
+
+With no arguments: the most recent training run's best checkpoint, on that run's validation split. Writes
+``eval_report.json`` (metrics at the top level, per-image/per-sample details below) and a picture of the worst cases.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from ocrtrain.cli import user_errors
+
+PIPELINE_RESIZE = {"limit_side_len": 960, "limit_type": "max"}
+
+
+def _task_config(cfg: DictConfig, run_cfg: DictConfig | None) -> DictConfig:
+    """The training run's det/rec + data config, with anything given on this command line winning."""
+    merged = OmegaConf.create(
+        {"seed": cfg.seed, "pretrained": cfg.pretrained, "det": None, "rec": None, "data": None}
+    )
+    if run_cfg is not None:
+        for key in ("det", "rec", "data"):
+            merged[key] = run_cfg.get(key)
+    for key in ("det", "rec", "data"):
+        if cfg.get(key) is not None:
+            merged[key] = cfg[key]
+    if cfg.get("det") is not None:
+        merged.rec = None
+    if cfg.get("rec") is not None:
+        merged.det = None
+    return merged
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="eval")
+@user_errors
+def main(cfg: DictConfig) -> None:
+    from ocrtrain import runs
+    from ocrtrain.devices import parse_device, set_paddle_device
+    from ocrtrain.engine.checkpoint import STATE_FILE, load_checkpoint
+    from ocrtrain.pipeline.model_source import resolve_model_source
+    from ocrtrain.pipeline.predictor import InferenceModel
+    from ocrtrain.tasks import build_task
+
+    device = parse_device(cfg.device)
+    spec = cfg.checkpoint
+    is_checkpoint = (
+        spec is None or (Path(spec) / STATE_FILE).is_file() or (Path(spec) / "checkpoints").is_dir()
+    )
+    if is_checkpoint:
+        checkpoint = runs.best_checkpoint(spec)
+        task = build_task(_task_config(cfg, runs.run_config(runs.run_dir_of(checkpoint))))
+        set_paddle_device(device)
+        model = task.build_model()
+        load_checkpoint(checkpoint, model)
+        model.eval()
+        predictor, evaluated = task.dygraph_predictor(model), str(checkpoint)
+    else:  # an exported inference dir or a zoo name, run through paddle.inference like the pipeline
+        task = build_task(_task_config(cfg, None))
+        source = resolve_model_source(spec, task.kind)
+        task.check_inference_source(source)
+        predictor, evaluated = InferenceModel(source, device), str(spec)
+    if task.kind == "det" and cfg.resize == "pipeline":
+        task.eval_resize = dict(PIPELINE_RESIZE)
+    elif cfg.resize not in ("train", "pipeline"):
+        raise ValueError(f"resize must be 'train' or 'pipeline', got {cfg.resize!r}")
+
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    report = task.evaluate(predictor)
+    report = {
+        **{k: v for k, v in report.items() if k != "details"},
+        "evaluated": evaluated,
+        "details": report["details"],
+    }
+    (out_dir / "eval_report.json").write_text(
+        json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8"
+    )
+    picture = task.render_worst(report["details"], out_dir / "worst.png", k=int(cfg.worst_k))
+    metrics = {k: v for k, v in report.items() if isinstance(v, float)}
+    print(json.dumps({"evaluated": evaluated, **metrics}, indent=2))
+    print(f"report: {out_dir / 'eval_report.json'}; worst cases: {picture}")
+
+
+if __name__ == "__main__":
+    main()

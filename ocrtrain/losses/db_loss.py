@@ -1,0 +1,59 @@
+"""The DB loss: balanced BCE with OHEM on the probability map, masked L1 on the threshold map, dice on the binary map.
+
+loss = alpha * shrink + beta * threshold + binary, with alpha = 5 and beta = 10 as in DB and PaddleOCR.
+"""
+
+from __future__ import annotations
+
+import paddle
+import paddle.nn.functional as F
+
+
+def balanced_bce(
+    pred: paddle.Tensor, gt: paddle.Tensor, mask: paddle.Tensor, ohem_ratio: float, eps: float
+) -> paddle.Tensor:
+    """BCE over every positive pixel and only the hardest negatives, at most ``ohem_ratio`` per positive."""
+    positive = gt * mask
+    negative = (1 - gt) * mask
+    n_pos = int(positive.sum())
+    n_neg = min(int(negative.sum()), int(n_pos * ohem_ratio))
+    pixel_loss = F.binary_cross_entropy(pred.clip(eps, 1 - eps), gt, reduction="none")
+    positive_loss = (pixel_loss * positive).sum()
+    if n_neg == 0:
+        return positive_loss / (n_pos + eps)
+    hardest_negatives = paddle.topk((pixel_loss * negative).flatten(), n_neg)[0]
+    return (positive_loss + hardest_negatives.sum()) / (n_pos + n_neg + eps)
+
+
+def masked_l1(pred: paddle.Tensor, gt: paddle.Tensor, mask: paddle.Tensor, eps: float) -> paddle.Tensor:
+    return ((pred - gt).abs() * mask).sum() / (mask.sum() + eps)
+
+
+def dice(pred: paddle.Tensor, gt: paddle.Tensor, mask: paddle.Tensor, eps: float) -> paddle.Tensor:
+    intersection = (pred * gt * mask).sum()
+    union = (pred * mask).sum() + (gt * mask).sum() + eps
+    return 1 - 2.0 * intersection / union
+
+
+class DBLoss(paddle.nn.Layer):
+    def __init__(self, alpha: float = 5.0, beta: float = 10.0, ohem_ratio: float = 3.0, eps: float = 1e-6):
+        super().__init__()
+        self.alpha, self.beta, self.ohem_ratio, self.eps = alpha, beta, ohem_ratio, eps
+
+    def forward(self, maps: paddle.Tensor, batch: dict[str, paddle.Tensor]) -> dict[str, paddle.Tensor]:
+        """``maps``: N x 3 x H x W (probability, threshold, approximate binary) from the model in train mode."""
+        shrink_pred, threshold_pred, binary_pred = maps[:, 0], maps[:, 1], maps[:, 2]
+        shrink_map, shrink_mask = batch["shrink_map"], batch["shrink_mask"]
+        loss_shrink = self.alpha * balanced_bce(
+            shrink_pred, shrink_map, shrink_mask, self.ohem_ratio, self.eps
+        )
+        loss_threshold = self.beta * masked_l1(
+            threshold_pred, batch["threshold_map"], batch["threshold_mask"], self.eps
+        )
+        loss_binary = dice(binary_pred, shrink_map, shrink_mask, self.eps)
+        return {
+            "loss": loss_shrink + loss_threshold + loss_binary,
+            "loss_shrink_maps": loss_shrink,
+            "loss_threshold_maps": loss_threshold,
+            "loss_binary_maps": loss_binary,
+        }

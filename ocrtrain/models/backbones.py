@@ -1,0 +1,162 @@
+"""PPLCNetV3 in its re-parameterised (fused) form, the form the PP-OCRv4 mobile weights ship in.
+
+Each learnable re-parameterisable layer is trained as what it is at inference: one conv with bias, a learnable
+affine (``w * y + b``), then (unless it downsamples) hard-swish followed by a second learnable affine. Training
+this fused form keeps the pretrained function in train and eval mode alike: there are no "identity" BatchNorms
+that would normalise with batch statistics and wreck the pretrained features on the first step.
+Parameter names equal the training names of the shipped weights, so loading is a join on names.
+"""
+
+from __future__ import annotations
+
+import paddle
+import paddle.nn.functional as F
+from paddle import nn
+from paddle.nn.initializer import Constant
+
+# stage: (kernel, in, out, stride, use_se) per block, before width scaling
+STAGES_DET = {
+    "blocks2": [(3, 16, 32, 1, False)],
+    "blocks3": [(3, 32, 64, 2, False), (3, 64, 64, 1, False)],
+    "blocks4": [(3, 64, 128, 2, False), (3, 128, 128, 1, False)],
+    "blocks5": [(3, 128, 256, 2, False)] + [(5, 256, 256, 1, False)] * 4,
+    "blocks6": [
+        (5, 256, 512, 2, True),
+        (5, 512, 512, 1, True),
+        (5, 512, 512, 1, False),
+        (5, 512, 512, 1, False),
+    ],
+}
+# recognition keeps the width resolution longer: strides are (h, w)
+STAGES_REC = {
+    "blocks2": [(3, 16, 32, 1, False)],
+    "blocks3": [(3, 32, 64, 1, False), (3, 64, 64, 1, False)],
+    "blocks4": [(3, 64, 128, (2, 1), False), (3, 128, 128, 1, False)],
+    "blocks5": [(3, 128, 256, (1, 2), False)] + [(5, 256, 256, 1, False)] * 4,
+    "blocks6": [
+        (5, 256, 512, (2, 1), True),
+        (5, 512, 512, 1, True),
+        (5, 512, 512, (2, 1), False),
+        (5, 512, 512, 1, False),
+    ],
+}
+DET_OUT_CHANNELS = [16, 24, 56, 480]  # the 1x1 projections of the four detection outputs, before scaling
+
+
+def make_divisible(value: float, divisor: int = 16) -> int:
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+class ScaleBias(nn.Layer):
+    """A learnable scalar affine ``scale * x + bias`` (PaddleOCR's LearnableAffineBlock)."""
+
+    def __init__(self, scale_name: str = "scale", bias_name: str = "bias"):
+        super().__init__()
+        self._names = (scale_name, bias_name)
+        setattr(self, scale_name, self.create_parameter([1], default_initializer=Constant(1.0)))
+        setattr(self, bias_name, self.create_parameter([1], default_initializer=Constant(0.0)))
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return getattr(self, self._names[0]) * x + getattr(self, self._names[1])
+
+
+class HardSwishAffine(ScaleBias):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return super().forward(F.hardswish(x))
+
+
+class FusedRepLayer(nn.Layer):
+    """conv(+bias) -> learnable affine (w, b) -> [hard-swish -> learnable affine] unless the stride is 2."""
+
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel: int, stride: int | tuple[int, int] = 1, groups: int = 1
+    ):
+        super().__init__()
+        self.reparam_conv = nn.Conv2D(in_ch, out_ch, kernel, stride, padding=(kernel - 1) // 2, groups=groups)
+        self.w = self.create_parameter([1], default_initializer=Constant(1.0))
+        self.b = self.create_parameter([1], default_initializer=Constant(0.0))
+        self.has_activation = stride != 2
+        if self.has_activation:
+            self.activation = HardSwishAffine()
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        out = self.w * self.reparam_conv(x) + self.b
+        return self.activation(out) if self.has_activation else out
+
+
+class SqueezeExcite(nn.Layer):
+    """Channel attention: global average -> 1x1 (c/4) -> ReLU -> 1x1 (c) -> hard-sigmoid -> rescale."""
+
+    def __init__(self, channels: int, reduction: int = 4, hardsigmoid_slope: float = 1 / 6):
+        super().__init__()
+        self.conv1 = nn.Conv2D(channels, channels // reduction, 1)
+        self.conv2 = nn.Conv2D(channels // reduction, channels, 1)
+        self.slope = hardsigmoid_slope
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        attention = F.relu(self.conv1(F.adaptive_avg_pool2d(x, 1)))
+        return x * F.hardsigmoid(self.conv2(attention), slope=self.slope, offset=0.5)
+
+
+class LCNetV3Block(nn.Layer):
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride, use_se: bool):
+        super().__init__()
+        self.dw_conv = FusedRepLayer(in_ch, in_ch, kernel, stride, groups=in_ch)
+        self.se = SqueezeExcite(in_ch) if use_se else None
+        self.pw_conv = FusedRepLayer(in_ch, out_ch, 1)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        x = self.dw_conv(x)
+        if self.se is not None:
+            x = self.se(x)
+        return self.pw_conv(x)
+
+
+class ConvBN(nn.Layer):
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int):
+        super().__init__()
+        self.conv = nn.Conv2D(in_ch, out_ch, kernel, stride, padding=(kernel - 1) // 2, bias_attr=False)
+        self.bn = nn.BatchNorm2D(out_ch)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.bn(self.conv(x))
+
+
+class PPLCNetV3(nn.Layer):
+    """``det=True``: four feature maps (strides 4, 8, 16, 32) projected to 12/18/42/360 channels at scale 0.75.
+    ``det=False``: the recognition variant, a 1 x W/8 feature sequence (average-pooled 3 x 2)."""
+
+    def __init__(self, scale: float = 1.0, det: bool = False):
+        super().__init__()
+        self.det = det
+        stages = STAGES_DET if det else STAGES_REC
+        self.conv1 = ConvBN(3, make_divisible(16 * scale), 3, 2)
+        for name, blocks in stages.items():
+            layers = [
+                LCNetV3Block(make_divisible(i * scale), make_divisible(o * scale), k, s, se)
+                for k, i, o, s, se in blocks
+            ]
+            setattr(self, name, nn.Sequential(*layers))
+        stage_out = [
+            make_divisible(stages[n][-1][2] * scale) for n in ("blocks3", "blocks4", "blocks5", "blocks6")
+        ]
+        if det:
+            self.layer_list = nn.LayerList(
+                [nn.Conv2D(c, int(m * scale), 1) for c, m in zip(stage_out, DET_OUT_CHANNELS, strict=True)]
+            )
+            self.out_channels = [int(m * scale) for m in DET_OUT_CHANNELS]
+        else:
+            self.out_channels = stage_out[-1]
+
+    def forward(self, x: paddle.Tensor) -> list[paddle.Tensor] | paddle.Tensor:
+        x = self.blocks2(self.conv1(x))
+        features = []
+        for name in ("blocks3", "blocks4", "blocks5", "blocks6"):
+            x = getattr(self, name)(x)
+            features.append(x)
+        if self.det:
+            return [self.layer_list[i](f) for i, f in enumerate(features)]  # no zip(): dy2static traces this
+        # PaddleOCR pools adaptively to 1 x 40 in training (equal for its fixed 320 width); the fixed 3 x 2 pooling
+        # of inference is used in both modes so any width trains as it will be read
+        return F.avg_pool2d(x, [3, 2])

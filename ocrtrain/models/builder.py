@@ -1,0 +1,142 @@
+"""Building models from their config and loading pretrained weights with a report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import paddle
+from paddle import nn
+
+from ocrtrain.models.backbones import PPLCNetV3
+from ocrtrain.models.heads import DBHead
+from ocrtrain.models.necks import RSEFPN
+from ocrtrain.models.weights import read_inference_weights, read_pdparams
+
+
+class DetModel(nn.Layer):
+    def __init__(self, backbone: nn.Layer, neck: nn.Layer, head: nn.Layer):
+        super().__init__()
+        self.backbone, self.neck, self.head = backbone, neck, head
+
+    def forward(self, x: paddle.Tensor) -> dict[str, paddle.Tensor]:
+        return self.head(self.neck(self.backbone(x)))
+
+
+def _check_name(section: str, given: str, known: str) -> None:
+    if given != known:
+        raise ValueError(
+            f"arch.{section}.name: '{given}' is not supported (this model family uses '{known}')"
+        )
+
+
+def build_det_model(arch: dict[str, Any]) -> DetModel:
+    """PP-OCRv4 detection from a config mirroring PaddleOCR's Architecture section (PPLCNetV3 + RSEFPN + DBHead)."""
+    backbone_cfg, neck_cfg, head_cfg = dict(arch["backbone"]), dict(arch["neck"]), dict(arch["head"])
+    _check_name("backbone", backbone_cfg.pop("name"), "PPLCNetV3")
+    _check_name("neck", neck_cfg.pop("name"), "RSEFPN")
+    _check_name("head", head_cfg.pop("name"), "DBHead")
+    backbone = PPLCNetV3(scale=backbone_cfg.get("scale", 0.75), det=True)
+    neck = RSEFPN(backbone.out_channels, neck_cfg.get("out_channels", 96), neck_cfg.get("shortcut", True))
+    return DetModel(backbone, neck, DBHead(neck.out_channels, head_cfg.get("k", 50)))
+
+
+@dataclass
+class LoadReport:
+    source: str
+    matched: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # in the model, not in the weights
+    unexpected: list[str] = field(default_factory=list)  # in the weights, not in the model
+    shape_mismatched: list[tuple[str, tuple, tuple]] = field(default_factory=list)
+    initialised: dict[str, str] = field(default_factory=dict)  # missing params filled another way, and how
+
+    @property
+    def matched_fraction(self) -> float:
+        total = len(self.matched) + len(self.missing) + len(self.shape_mismatched)
+        return len(self.matched) / total if total else 0.0
+
+    def summary(self) -> str:
+        lines = [
+            f"pretrained weights from {self.source}: {len(self.matched)} matched "
+            f"({self.matched_fraction:.1%} of the model), {len(self.missing)} missing, "
+            f"{len(self.unexpected)} unexpected, {len(self.shape_mismatched)} shape-mismatched"
+        ]
+        for how in sorted(set(self.initialised.values())):
+            names = [n for n, h in self.initialised.items() if h == how]
+            lines.append(f"  {len(names)} missing tensors initialised: {how}")
+        for name, want, got in self.shape_mismatched[:10]:
+            lines.append(f"  shape mismatch {name}: model {list(want)} vs weights {list(got)}")
+        uninitialised = [n for n in self.missing if n not in self.initialised]
+        if uninitialised:
+            lines.append(
+                f"  left at random initialisation: {uninitialised[:10]}{' ...' if len(uninitialised) > 10 else ''}"
+            )
+        return "\n".join(lines)
+
+    def raise_if_poor(self, min_fraction: float = 0.9) -> None:
+        """Refuse to train on mostly random weights (a wrong model or a wrong file)."""
+        if self.matched_fraction < min_fraction:
+            raise ValueError(
+                f"only {self.matched_fraction:.1%} of the model's tensors were found in {self.source} "
+                f"(need {min_fraction:.0%}): wrong model for these weights?\n{self.summary()}"
+            )
+
+
+def read_weights(source: str | Path) -> dict[str, np.ndarray]:
+    """Training-named weights of a zoo name, a legacy inference dir, or a .pdparams file."""
+    from ocrtrain import zoo
+
+    text = str(source)
+    if text in zoo.ZOO:
+        return read_inference_weights(zoo.zoo_model_dir(text))
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if (path / "inference.pdmodel").is_file():
+            return read_inference_weights(path)
+        raise FileNotFoundError(
+            f"{path}: no legacy inference model (inference.pdmodel) here; for training weights give a .pdparams file"
+        )
+    if path.suffix == ".pdparams" and path.is_file():
+        return read_pdparams(path)
+    raise FileNotFoundError(
+        f"pretrained '{text}': not a zoo name ({sorted(zoo.ZOO)}), inference dir or .pdparams file"
+    )
+
+
+def _copy_det_threshold_branch(
+    weights: dict[str, np.ndarray], model_keys: set[str], report: LoadReport
+) -> None:
+    """The shipped detectors lack the threshold branch: start it as a copy of the probability branch."""
+    for key in sorted(model_keys):
+        if key.startswith("head.thresh.") and key not in weights:
+            source = key.replace("head.thresh.", "head.binarize.", 1)
+            if source in weights:
+                weights[key] = weights[source]
+                report.initialised[key] = "copied from the probability (binarize) branch"
+
+
+def load_pretrained(model: nn.Layer, source: str | Path) -> LoadReport:
+    """Load ``source`` into ``model`` by training name; returns what matched, what did not, and why."""
+    weights = read_weights(source)
+    state = model.state_dict()
+    report = LoadReport(str(source))
+    if isinstance(model, DetModel):
+        _copy_det_threshold_branch(weights, set(state), report)
+    to_load = {}
+    for name, param in state.items():
+        if name not in weights:
+            report.missing.append(name)
+            continue
+        value = weights[name]
+        if tuple(value.shape) != tuple(param.shape):
+            report.shape_mismatched.append((name, tuple(param.shape), tuple(value.shape)))
+            continue
+        to_load[name] = value.astype(np.float32) if value.dtype == np.float64 else value
+        if name not in report.initialised:
+            report.matched.append(name)
+    report.missing = [n for n in report.missing if n not in report.initialised]
+    report.unexpected = sorted(set(weights) - set(state))
+    model.set_state_dict(to_load)
+    return report

@@ -1,0 +1,44 @@
+"""Finding training runs and their checkpoints on disk (``outputs/train/<time>/``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from ocrtrain.engine.checkpoint import STATE_FILE, find_checkpoint
+
+TRAIN_ROOT = Path("outputs") / "train"
+
+
+def latest_run(root: Path = TRAIN_ROOT) -> Path:
+    """The most recently modified run directory under ``root`` that holds a checkpoint."""
+    runs = [p.parent.parent for p in Path(root).glob(f"*/checkpoints/*/{STATE_FILE}")]
+    if not runs:
+        raise FileNotFoundError(
+            f"no training run with a checkpoint under {Path(root).resolve()}: train first "
+            "(python -m ocrtrain.train det=... data=...) or pass checkpoint=<run dir or checkpoint dir>"
+        )
+    return max(set(runs), key=lambda p: (p / "checkpoints").stat().st_mtime)
+
+
+def best_checkpoint(spec: str | Path | None) -> Path:
+    """A checkpoint from a run directory (its ``best``, else ``latest``), a checkpoint directory, or the latest run."""
+    path = Path(spec) if spec else latest_run()
+    best = path / "checkpoints" / "best"
+    return best if (best / STATE_FILE).is_file() else find_checkpoint(path)
+
+
+def run_dir_of(checkpoint: Path) -> Path:
+    """``<run>/checkpoints/<name>`` -> ``<run>``."""
+    return Path(checkpoint).resolve().parent.parent
+
+
+def run_config(run_dir: Path) -> DictConfig:
+    """The resolved config a training run was started with (Hydra's ``.hydra/config.yaml``)."""
+    path = Path(run_dir) / ".hydra" / "config.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: the run's saved config is missing; pass det=/rec= and data= explicitly"
+        )
+    return OmegaConf.load(path)

@@ -1,0 +1,200 @@
+"""Text detection (DB) as a training task: model, data, loss, evaluation by Hmean, export metadata."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import paddle
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from ocrtrain.postprocess.db import DBPostProcessConfig, db_boxes
+
+Predictor = Callable[[np.ndarray], np.ndarray]  # N x 3 x H x W float32 -> N x 1 x H x W probabilities
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+class DetTask:
+    kind = "det"
+    metric_name = "hmean"
+
+    def __init__(
+        self, model_cfg: DictConfig, data_cfg: DictConfig, pretrained: str | None = None, seed: int = 42
+    ):
+        self.model_cfg, self.data_cfg = model_cfg, data_cfg
+        self.pretrained = pretrained or model_cfg.pretrained
+        self.seed = seed
+        self.eval_resize = dict(_plain(model_cfg.eval_resize))
+        self.db_config = DBPostProcessConfig(**_plain(model_cfg.postprocess))
+        self._loss = None
+
+    # ---- model ---------------------------------------------------------------------------------------------------
+    def build_model(self) -> paddle.nn.Layer:
+        from ocrtrain.models.builder import build_det_model
+
+        return build_det_model(_plain(self.model_cfg.arch))
+
+    def load_pretrained(self, model: paddle.nn.Layer) -> None:
+        from ocrtrain.models.builder import load_pretrained
+
+        report = load_pretrained(model, str(self.pretrained))
+        print(report.summary())
+        report.raise_if_poor()
+
+    @staticmethod
+    def dygraph_predictor(model: paddle.nn.Layer) -> Predictor:
+        return lambda batch: model(paddle.to_tensor(batch))["maps"].numpy()
+
+    def check_inference_source(self, source: Any) -> None:
+        """Any detector's probability map fits; nothing to compare."""
+
+    # ---- data ----------------------------------------------------------------------------------------------------
+    def _dataset(self, split: str, mode: str):
+        from ocrtrain.data.det_dataset import DetDataset
+
+        node = self.data_cfg[split]
+        dataset = DetDataset(
+            root=self.data_cfg.root,
+            label_files=list(node.label_files),
+            ratio_list=list(node.get("ratio_list") or [1.0]),
+            mode=mode,
+            skip_bad=bool(self.data_cfg.get("skip_bad", False)),
+            seed=self.seed,
+            crop_size=int(self.model_cfg.train_transform.crop_size),
+            **self.eval_resize,
+        )
+        print(f"{split} data: {dataset.report()}")
+        return dataset
+
+    def train_dataset(self):
+        return self._dataset("train", "train")
+
+    def eval_dataset(self):
+        return self._dataset("val", "eval")
+
+    @staticmethod
+    def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
+        return {k: np.stack([s[k] for s in samples]) for k in samples[0]}
+
+    # ---- loss ----------------------------------------------------------------------------------------------------
+    def loss(self, model: paddle.nn.Layer, batch: dict[str, Any]) -> dict[str, paddle.Tensor]:
+        if self._loss is None:
+            from ocrtrain.losses.db_loss import DBLoss
+
+            self._loss = DBLoss(**_plain(self.model_cfg.loss))
+        tensors = {k: paddle.to_tensor(v) for k, v in batch.items()}
+        return self._loss(model(tensors["image"])["maps"], tensors)
+
+    # ---- evaluation ----------------------------------------------------------------------------------------------
+    def evaluate(self, predict: Predictor, progress: bool = True) -> dict[str, Any]:
+        """precision/recall/hmean over the val split (ICDAR 2015 protocol), with per-image details."""
+        from ocrtrain.metrics.det_metric import combine, evaluate_image
+
+        dataset = self.eval_dataset()
+        details = []
+        for i in tqdm(range(len(dataset)), desc="eval det", disable=not progress, leave=False):
+            item = dataset[i]
+            prob = predict(item["image"][None])[0, 0]
+            quads, scores = db_boxes(prob, (int(item["shape"][0]), int(item["shape"][1])), self.db_config)
+            result = evaluate_image(item["polys"], item["ignore"], list(quads))
+            details.append(
+                {
+                    "image": item["image_path"],
+                    **result,
+                    "hmean": 2
+                    * result["precision"]
+                    * result["recall"]
+                    / max(result["precision"] + result["recall"], 1e-9),
+                    "gt_polys": [p.tolist() for p in item["polys"]],
+                    "gt_ignore": list(item["ignore"]),
+                    "det_polys": quads.round(1).tolist(),
+                    "det_scores": scores.round(4).tolist(),
+                }
+            )
+        return {
+            **combine(details),
+            "eval_resize": dict(self.eval_resize),
+            "images": len(details),
+            "details": details,
+        }
+
+    def render_worst(self, details: list[dict[str, Any]], path: Path, k: int = 8) -> Path:
+        """A sheet of the ``k`` images with the lowest Hmean: ground truth green (don't-care grey), detections red."""
+        worst = sorted(details, key=lambda d: (d["hmean"], d["image"]))[:k]
+        tiles = []
+        for d in worst:
+            img = cv2.imread(d["image"])
+            for poly, ignore in zip(d["gt_polys"], d["gt_ignore"], strict=True):
+                color = (160, 160, 160) if ignore else (0, 200, 0)
+                cv2.polylines(img, [np.asarray(poly, np.int32)], True, color, 2)
+            for poly in d["det_polys"]:
+                cv2.polylines(img, [np.asarray(poly, np.int32)], True, (0, 0, 255), 2)
+            label = f"{Path(d['image']).name}  P {d['precision']:.2f} R {d['recall']:.2f}"
+            cv2.putText(img, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 255), 2)
+            tiles.append(cv2.resize(img, (640, int(640 * img.shape[0] / img.shape[1]))))
+        height = max(t.shape[0] for t in tiles)
+        padded = [np.pad(t, ((0, height - t.shape[0]), (0, 0), (0, 0))) for t in tiles]
+        rows = [
+            np.concatenate(padded[i : i + 2] + [np.zeros_like(padded[0])] * (2 - len(padded[i : i + 2])), 1)
+            for i in range(0, len(padded), 2)
+        ]
+        cv2.imwrite(str(path), np.concatenate(rows, 0))
+        return path
+
+    # ---- checkpoints and export ----------------------------------------------------------------------------------
+    def checkpoint_meta(self) -> tuple[dict[str, Any], dict[str, str]]:
+        return {"task": "det", "model_name": self.model_cfg.name}, {}
+
+    def check_resume(self, state: dict[str, Any]) -> None:
+        if state.get("task") != "det":
+            raise ValueError(f"cannot resume a det run from a {state.get('task')} checkpoint")
+
+    def parity_batch(self) -> np.ndarray:
+        """A real validation image, as the network sees it, to compare checkpoint and export on."""
+        return self.eval_dataset()[0]["image"][None]
+
+    @staticmethod
+    def export_input_shape() -> list[int | None]:
+        return [None, 3, None, None]
+
+    def provenance(self) -> dict[str, Any]:
+        """Which data the model was trained on: each label file's path, line count and sha256."""
+        files = {}
+        for split in ("train", "val"):
+            for name in self.data_cfg[split].label_files:
+                path = Path(self.data_cfg.root) / name
+                data = path.read_bytes()
+                files[str(path)] = {"lines": data.count(b"\n"), "sha256": hashlib.sha256(data).hexdigest()}
+        return {"model_name": self.model_cfg.name, "dataset": self.data_cfg.get("name"), "label_files": files}
+
+    def inference_yml(self) -> dict[str, Any]:
+        """PaddleX-style inference.yml content for an exported detector (DESIGN.md §5)."""
+        return {
+            "Global": {"model_name": self.model_cfg.name},
+            "PreProcess": {
+                "transform_ops": [
+                    {"DecodeImage": {"channel_first": False, "img_mode": "BGR"}},
+                    {"DetLabelEncode": None},
+                    {"DetResizeForTest": {"resize_long": 960}},
+                    {
+                        "NormalizeImage": {
+                            "mean": [0.485, 0.456, 0.406],
+                            "std": [0.229, 0.224, 0.225],
+                            "scale": "1./255.",
+                            "order": "hwc",
+                        }
+                    },
+                    {"ToCHWImage": None},
+                    {"KeepKeys": {"keep_keys": ["image", "shape", "polys", "ignore_tags"]}},
+                ]
+            },
+            "PostProcess": {"name": "DBPostProcess", **_plain(self.model_cfg.postprocess)},
+        }

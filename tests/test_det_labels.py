@@ -1,0 +1,60 @@
+"""Detection labels: PaddleOCR format, broken lines reported with file:line, ICDAR 2015 conversion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import pytest
+
+from ocrtrain.data.common import LabelError
+from ocrtrain.data.det_labels import det_label_line, icdar_gt_to_items, read_det_labels
+
+FIXTURES = Path(__file__).parent / "data" / "det"
+
+
+def test_demo_labels_parse_with_dont_care(demo_dir):
+    (samples,), skipped = read_det_labels(["train.txt"], demo_dir)
+    assert len(samples) == 10 and len(skipped) == 0
+    first = samples[0]
+    assert first.texts[:2] == ["Genaxis Theatre", "[06]"]
+    assert first.ignore == [t == "###" for t in first.texts]
+    assert first.polys[0].shape == (4, 2) and first.source.endswith("train.txt:1")
+
+
+def test_first_bad_line_fails_with_file_and_line():
+    with pytest.raises(LabelError, match=r"broken\.txt:2: missing tab"):
+        read_det_labels(["broken.txt"], FIXTURES)
+
+
+def test_skip_bad_reports_every_problem_with_its_line():
+    (samples,), skipped = read_det_labels(["broken.txt"], FIXTURES, skip_bad=True)
+    assert [Path(s.image_path).name for s in samples] == ["img_1.jpg", "img_6.jpg"]  # BOM and CRLF are fine
+    assert samples[1].polys == []  # an image without boxes is kept (trained on as background)
+    reasons = {e.line_no: e.reason for e in skipped.problems}
+    assert sorted(reasons) == [2, 3, 4, 5, 6]
+    assert "missing tab" in reasons[2]
+    assert "bad JSON" in reasons[3]
+    assert "N x 2 with N >= 3" in reasons[4]
+    assert "image not found" in reasons[5]
+    assert "transcription must be a string" in reasons[6]
+    assert "skipped 5 bad line(s)" in skipped.summary()
+
+
+def test_icdar_ground_truth_converts_to_the_paddleocr_labels(demo_dir):
+    expected = (demo_dir / "train.txt").read_text(encoding="utf-8").splitlines()
+    expected += (demo_dir / "val.txt").read_text(encoding="utf-8").splitlines()
+    converted = []
+    for n in range(1, 13):
+        gt = demo_dir / "icdar_gt" / f"gt_img_{n}.txt"
+        h, w = cv2.imread(str(demo_dir / "images" / f"img_{n}.jpg")).shape[:2]
+        items = icdar_gt_to_items(gt.read_text(encoding="utf-8"), gt, (h, w))
+        converted.append(det_label_line(f"images/img_{n}.jpg", items))
+    assert converted == expected
+
+
+def test_icdar_transcriptions_keep_commas_and_bad_rows_name_the_line(tmp_path):
+    items = icdar_gt_to_items("\ufeff1,2,3,2,3,4,1,4,Hello, world\n", "gt.txt")
+    assert items == [{"transcription": "Hello, world", "points": [[1, 2], [3, 2], [3, 4], [1, 4]]}]
+    with pytest.raises(LabelError, match=r"gt\.txt:2: coordinates are not numbers"):
+        icdar_gt_to_items("1,2,3,2,3,4,1,4,ok\n1,2,x,2,3,4,1,4,bad\n", "gt.txt")
