@@ -13,7 +13,7 @@ TRAIN_ROOT = Path("outputs") / "train"
 
 def latest_run(root: Path = TRAIN_ROOT) -> Path:
     """The most recently modified run directory under ``root`` that holds a checkpoint."""
-    runs = [p.parent.parent for p in Path(root).glob(f"*/checkpoints/*/{STATE_FILE}")]
+    runs = [p.parents[2] for p in Path(root).glob(f"*/checkpoints/*/{STATE_FILE}")]
     if not runs:
         raise FileNotFoundError(
             f"no training run with a checkpoint under {Path(root).resolve()}: train first "

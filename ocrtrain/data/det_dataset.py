@@ -41,7 +41,6 @@ class DetDataset(Dataset):
             raise ValueError(f"no usable samples in {[str(Path(root) / f) for f in label_files]}")
         self.empty_images = sum(1 for s in self.samples if not s.polys)
         self._aug = None  # built lazily, per worker process
-        self._calls = 0
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -80,9 +79,8 @@ class DetDataset(Dataset):
             }
         if self._aug is None:
             self._aug = build_augment()
-        self._calls += 1
-        # a generator per item: reproducible per (seed, index, call) without global RNG coupling across workers
-        rng = np.random.default_rng([self.seed, index, self._calls])
+        # drawn from numpy's global generator, which checkpoints save and restore with the run
+        rng = np.random.default_rng(np.random.randint(0, 2**31))
         return train_transform(
             img, [p.copy() for p in sample.polys], list(sample.ignore), self._aug, rng, self.crop_size
         )
