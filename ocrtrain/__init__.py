@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
+
+# paddle warns at import that ccache (a C++ extension build cache) is missing; ocrtrain builds no extensions
+warnings.filterwarnings("ignore", message="No ccache found")
 
 __version__ = "0.1.0"
 

@@ -58,3 +58,15 @@ def test_icdar_transcriptions_keep_commas_and_bad_rows_name_the_line(tmp_path):
     assert items == [{"transcription": "Hello, world", "points": [[1, 2], [3, 2], [3, 4], [1, 4]]}]
     with pytest.raises(LabelError, match=r"gt\.txt:2: coordinates are not numbers"):
         icdar_gt_to_items("1,2,3,2,3,4,1,4,ok\n1,2,x,2,3,4,1,4,bad\n", "gt.txt")
+
+
+def test_ppocrlabel_lines_with_extra_keys(tmp_path, demo_dir):
+    line = (
+        f"{demo_dir / 'images' / 'img_2.jpg'}\t"
+        '[{"transcription": "EXIT", "points": [[602, 173], [635, 175], [634, 197], [602, 196]], "difficult": false, '
+        '"key_cls": "None"}, {"transcription": "*", "points": [[1, 1], [9, 1], [9, 9], [1, 9], [0, 5]]}]'
+    )
+    (tmp_path / "Label.txt").write_text(line + "\n", encoding="utf-8")
+    (samples,), _ = read_det_labels(["Label.txt"], tmp_path)
+    assert samples[0].texts == ["EXIT", "*"] and samples[0].ignore == [False, True]
+    assert samples[0].polys[1].shape == (5, 2)  # polygons may have any number of points

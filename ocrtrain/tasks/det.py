@@ -90,7 +90,7 @@ class DetTask:
             from ocrtrain.losses.db_loss import DBLoss
 
             self._loss = DBLoss(**_plain(self.model_cfg.loss))
-        tensors = {k: paddle.to_tensor(v) for k, v in batch.items()}
+        tensors = {k: v if isinstance(v, paddle.Tensor) else paddle.to_tensor(v) for k, v in batch.items()}
         return self._loss(model(tensors["image"])["maps"], tensors)
 
     # ---- evaluation ----------------------------------------------------------------------------------------------
