@@ -11,7 +11,7 @@ import paddle
 from paddle import nn
 
 from ocrtrain.models.backbones import PPLCNetV3
-from ocrtrain.models.heads import DBHead
+from ocrtrain.models.heads import CTCRecHead, DBHead
 from ocrtrain.models.necks import RSEFPN
 from ocrtrain.models.weights import read_inference_weights, read_pdparams
 
@@ -41,6 +41,26 @@ def build_det_model(arch: dict[str, Any]) -> DetModel:
     backbone = PPLCNetV3(scale=backbone_cfg.get("scale", 0.75), det=True)
     neck = RSEFPN(backbone.out_channels, neck_cfg.get("out_channels", 96), neck_cfg.get("shortcut", True))
     return DetModel(backbone, neck, DBHead(neck.out_channels, head_cfg.get("k", 50)))
+
+
+class RecModel(nn.Layer):
+    def __init__(self, backbone: nn.Layer, head: nn.Layer):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.head(self.backbone(x))
+
+
+def build_rec_model(arch: dict[str, Any], num_classes: int) -> RecModel:
+    """PP-OCRv4 recognition (PPLCNetV3 + SVTR encoder + CTC) for ``num_classes`` (dictionary + space + blank)."""
+    backbone_cfg, head_cfg = dict(arch["backbone"]), dict(arch["head"])
+    _check_name("backbone", backbone_cfg.pop("name"), "PPLCNetV3")
+    _check_name("head", head_cfg.pop("name"), "CTCRecHead")
+    backbone = PPLCNetV3(scale=backbone_cfg.get("scale", 0.95), det=False)
+    return RecModel(
+        backbone, CTCRecHead(backbone.out_channels, num_classes, dict(head_cfg.get("encoder", {})))
+    )
 
 
 @dataclass

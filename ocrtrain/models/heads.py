@@ -1,4 +1,4 @@
-"""Heads: DB (probability + threshold maps) for detection."""
+"""Heads: DB (probability + threshold maps) for detection, SVTR + CTC for recognition."""
 
 from __future__ import annotations
 
@@ -46,3 +46,33 @@ class DBHead(nn.Layer):
         threshold = self.thresh(x)
         binary = F.sigmoid(self.k * (shrink - threshold))
         return {"maps": paddle.concat([shrink, threshold, binary], axis=1)}
+
+
+class _Wrap(nn.Layer):
+    """Holds one sublayer under a given attribute name (mirrors PaddleOCR's parameter names)."""
+
+    def __init__(self, name: str, layer: nn.Layer):
+        super().__init__()
+        self._name = name
+        setattr(self, name, layer)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return getattr(self, self._name)(x)
+
+
+class CTCRecHead(nn.Layer):
+    """SVTR sequence encoder + linear CTC classifier (PaddleOCR's MultiHead, CTC branch only).
+
+    Train mode returns logits N x T x C; eval mode softmax probabilities, as the shipped inference model does.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, encoder: dict):
+        from ocrtrain.models.necks import SVTREncoder
+
+        super().__init__()
+        self.ctc_encoder = _Wrap("encoder", SVTREncoder(in_channels, **encoder))
+        self.ctc_head = _Wrap("fc", nn.Linear(self.ctc_encoder.encoder.out_channels, num_classes))
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        logits = self.ctc_head(self.ctc_encoder(x))
+        return logits if self.training else F.softmax(logits, axis=2)
