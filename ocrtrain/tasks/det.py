@@ -141,11 +141,10 @@ class DetTask:
             cv2.putText(img, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 255), 2)
             tiles.append(cv2.resize(img, (640, int(640 * img.shape[0] / img.shape[1]))))
         height = max(t.shape[0] for t in tiles)
-        padded = [np.pad(t, ((0, height - t.shape[0]), (0, 0), (0, 0))) for t in tiles]
-        rows = [
-            np.concatenate(padded[i : i + 2] + [np.zeros_like(padded[0])] * (2 - len(padded[i : i + 2])), 1)
-            for i in range(0, len(padded), 2)
-        ]
+        tiles = [np.pad(t, ((0, height - t.shape[0]), (0, 0), (0, 0))) for t in tiles]
+        if len(tiles) % 2:
+            tiles.append(np.zeros_like(tiles[0]))
+        rows = [np.concatenate(tiles[i : i + 2], axis=1) for i in range(0, len(tiles), 2)]
         cv2.imwrite(str(path), np.concatenate(rows, 0))
         return path
 
