@@ -8,14 +8,14 @@ import paddle
 import pytest
 import yaml
 
+from ocrtrain.data.dictionary import CharDict
 from ocrtrain.devices import parse_device
 from ocrtrain.models.builder import build_rec_model, load_pretrained
 from ocrtrain.models.export import save_inference
-from ocrtrain.pipeline.model_source import read_dictionary, resolve_model_source
+from ocrtrain.pipeline.model_source import resolve_model_source
 from ocrtrain.pipeline.predictor import InferenceModel
 from ocrtrain.postprocess.ctc import ctc_greedy_decode
 from ocrtrain.preprocess import resize_norm_rec
-from ocrtrain.zoo import pretrained_dict_path
 
 ARCH = {
     "backbone": {"name": "PPLCNetV3", "scale": 0.95},
@@ -60,7 +60,7 @@ def test_eval_mode_equals_the_shipped_model_on_real_crops(rec_model, word_crops)
     texts = [
         t
         for t, _ in ctc_greedy_decode(
-            model(paddle.to_tensor(x)).numpy(), read_dictionary(pretrained_dict_path())
+            model(paddle.to_tensor(x)).numpy(), list(CharDict.pretrained().characters)
         )
     ]
     exact = np.mean([t.lower() == g.lower() for t, g in zip(texts, truth, strict=True)])
@@ -85,7 +85,7 @@ def test_export_computes_what_the_model_computes(rec_model, word_crops, tmp_path
     model, _ = rec_model
     x = word_crops[0][:6]
     save_inference(model, tmp_path, [None, 3, 48, None])
-    chars = read_dictionary(pretrained_dict_path(), use_space_char=False)
+    chars = list(CharDict.pretrained().characters[:-1])  # PaddleX appends the space itself
     meta = {"ocrtrain": {"task": "rec"}, "PostProcess": {"name": "CTCLabelDecode", "character_dict": chars}}
     (tmp_path / "inference.yml").write_text(yaml.safe_dump(meta, allow_unicode=True))
     exported = InferenceModel(resolve_model_source(str(tmp_path), "rec"), parse_device("cpu"))

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from ocrtrain import zoo
+from ocrtrain.data.dictionary import CharDict
 
 # PostProcess names in inference.yml, as PaddleX writes them, and the task each implies
 _POSTPROCESS_TASK = {"DBPostProcess": "det", "CTCLabelDecode": "rec", "ClsPostProcess": "cls"}
@@ -35,15 +36,6 @@ class ModelSource:
     @property
     def name(self) -> str:
         return self.meta.get("Global", {}).get("model_name") or self.spec
-
-
-def read_dictionary(path: Path, use_space_char: bool = True) -> list[str]:
-    """Characters of a dictionary file (one per line), plus the space character when asked."""
-    chars = [line.rstrip("\r\n") for line in path.read_text(encoding="utf-8-sig").splitlines()]
-    chars = [c for c in chars if c != ""]
-    if use_space_char and " " not in chars:
-        chars.append(" ")
-    return chars
 
 
 def _from_dir(path: Path, spec: str) -> tuple[Path, Path, dict[str, Any]]:
@@ -81,7 +73,7 @@ def resolve_model_source(spec: str | Path, task: str) -> ModelSource:
         if entry.task != task:
             raise ModelSourceError(f"'{text}' is a {entry.task} model but was given as the {task} model")
         directory = zoo.zoo_model_dir(text)
-        chars = read_dictionary(zoo.pretrained_dict_path()) if task == "rec" else None
+        chars = list(CharDict.pretrained().characters) if task == "rec" else None
         return ModelSource(
             text, task, directory / "inference.pdmodel", directory / "inference.pdiparams", {}, chars
         )
