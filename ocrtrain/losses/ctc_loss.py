@@ -15,7 +15,7 @@ class CTCLoss(paddle.nn.Layer):
         batch, steps = logits.shape[0], logits.shape[1]
         input_lengths = paddle.full([batch], steps, dtype="int64")
         per_sample = F.ctc_loss(
-            log_probs,
+            time_major,
             labels.astype("int32"),
             input_lengths,
             label_lengths.astype("int64"),
