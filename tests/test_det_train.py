@@ -167,3 +167,14 @@ def test_train_needs_exactly_one_model(tmp_path):
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "choose exactly one model to train: det=<name>" in proc.stderr
+
+
+def test_early_stopping_ends_the_run_when_hmean_stops_improving(in_repo, tmp_path):
+    cfg = compose("train", SMALL)
+    trainer_cfg = TrainerConfig(
+        max_steps=10, batch_size=1, num_workers=0, eval_every_steps=1, early_stopping_patience=1, progress=False
+    )
+    frozen = dict(cfg.det.optimizer) | {"lr": 0.0, "scale_lr": False}  # weights never change: no improvement
+    result = Trainer(build_task(cfg), trainer_cfg, frozen, tmp_path).fit()
+    assert result["global_step"] == 2 and result["best_step"] == 1
+    assert read_state(tmp_path / "checkpoints" / "latest")["evals_without_improvement"] == 1
