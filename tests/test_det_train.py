@@ -172,7 +172,12 @@ def test_train_needs_exactly_one_model(tmp_path):
 def test_early_stopping_ends_the_run_when_hmean_stops_improving(in_repo, tmp_path):
     cfg = compose("train", SMALL)
     trainer_cfg = TrainerConfig(
-        max_steps=10, batch_size=1, num_workers=0, eval_every_steps=1, early_stopping_patience=1, progress=False
+        max_steps=10,
+        batch_size=1,
+        num_workers=0,
+        eval_every_steps=1,
+        early_stopping_patience=1,
+        progress=False,
     )
     frozen = dict(cfg.det.optimizer) | {"lr": 0.0, "scale_lr": False}  # weights never change: no improvement
     result = Trainer(build_task(cfg), trainer_cfg, frozen, tmp_path).fit()

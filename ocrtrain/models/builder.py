@@ -137,13 +137,52 @@ def _copy_det_threshold_branch(
                 report.initialised[key] = "copied from the probability (binarize) branch"
 
 
-def load_pretrained(model: nn.Layer, source: str | Path) -> LoadReport:
-    """Load ``source`` into ``model`` by training name; returns what matched, what did not, and why."""
+CTC_WEIGHT, CTC_BIAS = "head.ctc_head.fc.weight", "head.ctc_head.fc.bias"
+
+
+def adapt_ctc_head(
+    weights: dict[str, np.ndarray],
+    old_chars: list[str],
+    new_chars: list[str],
+    report: LoadReport | None = None,
+) -> None:
+    """Re-map the CTC classifier to a new dictionary, in place: the blank and every character the two dictionaries
+    share keep their pretrained column; only new characters start fresh (zero weights, the lowest pretrained bias,
+    so they are not predicted before they are learned)."""
+    weight, bias = weights[CTC_WEIGHT], weights[CTC_BIAS]
+    old_class = {c: i + 1 for i, c in enumerate(old_chars)}
+    new_weight = np.zeros((weight.shape[0], len(new_chars) + 1), weight.dtype)
+    new_bias = np.full(len(new_chars) + 1, bias.min(), bias.dtype)
+    new_weight[:, 0], new_bias[0] = weight[:, 0], bias[0]
+    fresh = []
+    for j, char in enumerate(new_chars, start=1):
+        if char in old_class:
+            new_weight[:, j], new_bias[j] = weight[:, old_class[char]], bias[old_class[char]]
+        else:
+            fresh.append(char)
+    weights[CTC_WEIGHT], weights[CTC_BIAS] = new_weight, new_bias
+    if report is not None:
+        shared = len(new_chars) - len(fresh)
+        how = f"re-mapped to the new dictionary: {shared} shared characters kept, {len(fresh)} new ones fresh"
+        report.initialised.update({CTC_WEIGHT: how, CTC_BIAS: how})
+
+
+def load_pretrained(model: nn.Layer, source: str | Path, characters: list[str] | None = None) -> LoadReport:
+    """Load ``source`` into ``model`` by training name; returns what matched, what did not, and why.
+
+    ``characters``: the recogniser's dictionary when it differs from the pretrained one (see ``adapt_ctc_head``).
+    """
     weights = read_weights(source)
     state = model.state_dict()
     report = LoadReport(str(source))
     if isinstance(model, DetModel):
         _copy_det_threshold_branch(weights, set(state), report)
+    if isinstance(model, RecModel) and characters is not None and CTC_WEIGHT in weights:
+        from ocrtrain.data.dictionary import CharDict
+
+        pretrained_chars = list(CharDict.pretrained().characters)
+        if characters != pretrained_chars:
+            adapt_ctc_head(weights, pretrained_chars, characters, report)
     to_load = {}
     for name, param in state.items():
         if name not in weights:

@@ -15,6 +15,10 @@ def build_task(cfg: DictConfig):
         )
     if cfg.get("data") is None:
         raise ValueError("choose a dataset: data=<name> (conf/data/), e.g. data=icdar2015_demo")
-    from ocrtrain.tasks.det import DetTask
+    if chosen[0] == "det":
+        from ocrtrain.tasks.det import DetTask
 
-    return DetTask(cfg.det, cfg.data, pretrained=cfg.get("pretrained"), seed=cfg.seed)
+        return DetTask(cfg.det, cfg.data, pretrained=cfg.get("pretrained"), seed=cfg.seed)
+    from ocrtrain.tasks.rec import RecTask
+
+    return RecTask(cfg.rec, cfg.data, pretrained=cfg.get("pretrained"), seed=cfg.seed)

@@ -1,0 +1,208 @@
+"""Text recognition (SVTR + CTC) as a training task: dictionary, model, data, CTC loss, accuracy, export metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import paddle
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from ocrtrain.data.dictionary import CharDict
+from ocrtrain.postprocess.ctc import ctc_greedy_decode
+
+Predictor = Callable[[np.ndarray], np.ndarray]  # N x 3 x 48 x W float32 -> N x T x C probabilities
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+class RecTask:
+    kind = "rec"
+    metric_name = "acc"
+
+    def __init__(
+        self, model_cfg: DictConfig, data_cfg: DictConfig, pretrained: str | None = None, seed: int = 42
+    ):
+        self.model_cfg, self.data_cfg = model_cfg, data_cfg
+        self.pretrained = pretrained or model_cfg.pretrained
+        self.seed = seed
+        dict_file = data_cfg.get("dict")
+        self.char_dict = (
+            CharDict.from_file(Path(data_cfg.root) / dict_file) if dict_file else CharDict.pretrained()
+        )
+        self._loss = None
+
+    # ---- model ---------------------------------------------------------------------------------------------------
+    def build_model(self) -> paddle.nn.Layer:
+        from ocrtrain.models.builder import build_rec_model
+
+        return build_rec_model(_plain(self.model_cfg.arch), self.char_dict.num_classes)
+
+    def load_pretrained(self, model: paddle.nn.Layer) -> None:
+        from ocrtrain.models.builder import load_pretrained
+
+        report = load_pretrained(model, str(self.pretrained), characters=list(self.char_dict.characters))
+        print(report.summary())
+        report.raise_if_poor()
+
+    @staticmethod
+    def dygraph_predictor(model: paddle.nn.Layer) -> Predictor:
+        return lambda batch: model(paddle.to_tensor(batch)).numpy()
+
+    def check_inference_source(self, source: Any) -> None:
+        if list(source.characters) != list(self.char_dict.characters):
+            raise ValueError(
+                f"{source.spec}: its dictionary ({len(source.characters)} characters) differs from this run's "
+                f"({len(self.char_dict.characters)}): evaluating would decode the wrong characters"
+            )
+
+    # ---- data ----------------------------------------------------------------------------------------------------
+    def _dataset(self, split: str, mode: str):
+        from ocrtrain.data.rec_dataset import RecDataset
+
+        node = self.data_cfg[split]
+        shape = self.model_cfg.image_shape
+        dataset = RecDataset(
+            root=self.data_cfg.root,
+            label_files=list(node.label_files),
+            char_dict=self.char_dict,
+            ratio_list=list(node.get("ratio_list") or [1.0]),
+            mode=mode,
+            max_text_length=int(self.model_cfg.max_text_length),
+            image_height=int(shape[0]),
+            image_width=int(shape[1]),
+            skip_bad=bool(self.data_cfg.get("skip_bad", False)),
+            strict=bool(self.data_cfg.get("strict", False)),
+            seed=self.seed,
+        )
+        print(f"{split} data: {dataset.summary()}")
+        return dataset
+
+    def train_dataset(self):
+        return self._dataset("train", "train")
+
+    def eval_dataset(self):
+        return self._dataset("val", "eval")
+
+    @staticmethod
+    def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            k: [s[k] for s in samples]
+            if isinstance(samples[0][k], str)
+            else np.stack([s[k] for s in samples])
+            for k in samples[0]
+        }
+
+    # ---- loss ----------------------------------------------------------------------------------------------------
+    def loss(self, model: paddle.nn.Layer, batch: dict[str, Any]) -> dict[str, paddle.Tensor]:
+        if self._loss is None:
+            from ocrtrain.losses.ctc_loss import CTCLoss
+
+            self._loss = CTCLoss()
+        as_tensor = lambda v: v if isinstance(v, paddle.Tensor) else paddle.to_tensor(v)  # noqa: E731
+        logits = model(as_tensor(batch["image"]))
+        return self._loss(logits, as_tensor(batch["label"]), as_tensor(batch["length"]))
+
+    # ---- evaluation ----------------------------------------------------------------------------------------------
+    def evaluate(self, predict: Predictor, progress: bool = True, batch_size: int = 32) -> dict[str, Any]:
+        """acc / norm_edit_dis over the val split (spaces ignored), case-insensitive acc too, with per-sample details."""
+        from ocrtrain.metrics.rec_metric import RecMetricOptions, edit_distance, rec_metrics
+
+        dataset = self.eval_dataset()
+        details = []
+        for start in tqdm(
+            range(0, len(dataset), batch_size), desc="eval rec", disable=not progress, leave=False
+        ):
+            items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+            decoded = ctc_greedy_decode(
+                predict(np.stack([it["image"] for it in items])), list(self.char_dict.characters)
+            )
+            for item, (text, score) in zip(items, decoded, strict=True):
+                details.append(
+                    {"source": item["source"], "truth": item["text"], "prediction": text, "score": score}
+                )
+        preds, truths = [d["prediction"] for d in details], [d["truth"] for d in details]
+        for d in details:
+            d["edit_distance"] = edit_distance(d["prediction"].replace(" ", ""), d["truth"].replace(" ", ""))
+        metrics = rec_metrics(preds, truths)
+        metrics["acc_case_insensitive"] = rec_metrics(preds, truths, RecMetricOptions(case_sensitive=False))[
+            "acc"
+        ]
+        return {**metrics, "samples": len(details), "details": details}
+
+    def render_worst(self, details: list[dict[str, Any]], path: Path, k: int = 8) -> Path:
+        """A sheet of the ``k`` worst samples: the crop, then truth (green) and prediction (red)."""
+        from PIL import Image, ImageDraw, ImageFont
+
+        from ocrtrain.pipeline.result import font_path
+
+        worst = sorted(details, key=lambda d: (-d["edit_distance"], d["source"]))[:k]
+        font = ImageFont.truetype(font_path(), 18)
+        sheet = Image.new("RGB", (720, 70 * max(len(worst), 1)), (255, 255, 255))
+        draw = ImageDraw.Draw(sheet)
+        dataset = self.eval_dataset()
+        by_source = {s[2]: i for i, s in enumerate(dataset.samples)}
+        for row, d in enumerate(worst):
+            img = dataset._load(by_source[d["source"]])[0]
+            crop = cv2.resize(img, (min(320, max(1, int(img.shape[1] * 48 / img.shape[0]))), 48))
+            sheet.paste(Image.fromarray(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)), (10, 70 * row + 10))
+            draw.text((340, 70 * row + 10), f"truth: {d['truth']}", fill=(0, 150, 0), font=font)
+            draw.text((340, 70 * row + 36), f"pred:  {d['prediction']}", fill=(200, 0, 0), font=font)
+        sheet.save(path)
+        return path
+
+    # ---- checkpoints and export ----------------------------------------------------------------------------------
+    def checkpoint_meta(self) -> tuple[dict[str, Any], dict[str, str]]:
+        meta = {"task": "rec", "model_name": self.model_cfg.name, "dict_sha256": self.char_dict.sha256}
+        return meta, {"dict.txt": "\n".join(self.char_dict.characters) + "\n"}
+
+    def check_resume(self, state: dict[str, Any]) -> None:
+        if state.get("task") != "rec":
+            raise ValueError(f"cannot resume a rec run from a {state.get('task')} checkpoint")
+        if state.get("dict_sha256") != self.char_dict.sha256:
+            raise ValueError(
+                "the checkpoint was trained with a different dictionary (sha256 "
+                f"{str(state.get('dict_sha256'))[:12]}... vs this run's {self.char_dict.sha256[:12]}...): "
+                "its output classes mean other characters; use the checkpoint's dict.txt as data.dict"
+            )
+
+    def parity_batch(self) -> np.ndarray:
+        dataset = self.eval_dataset()
+        return np.stack([dataset[i]["image"] for i in range(min(4, len(dataset)))])
+
+    def export_input_shape(self) -> list[int | None]:
+        return [None, 3, int(self.model_cfg.image_shape[0]), None]
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_cfg.name,
+            "dataset": self.data_cfg.get("name"),
+            "dict_sha256": self.char_dict.sha256,
+        }
+
+    def inference_yml(self) -> dict[str, Any]:
+        chars = list(self.char_dict.characters)
+        use_space = chars[-1] == " "
+        return {
+            "Global": {"model_name": self.model_cfg.name},
+            "PreProcess": {
+                "transform_ops": [
+                    {"DecodeImage": {"channel_first": False, "img_mode": "BGR"}},
+                    {"MultiLabelEncode": {"gtc_encode": "NRTRLabelEncode"}},
+                    {"RecResizeImg": {"image_shape": [3, *list(self.model_cfg.image_shape)]}},
+                    {"KeepKeys": {"keep_keys": ["image", "label_ctc", "label_gtc", "length", "valid_ratio"]}},
+                ]
+            },
+            # PaddleX appends the space itself when use_space_char is true
+            "PostProcess": {
+                "name": "CTCLabelDecode",
+                "use_space_char": use_space,
+                "character_dict": chars[:-1] if use_space else chars,
+            },
+        }
