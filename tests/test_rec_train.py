@@ -1,0 +1,116 @@
+"""Recognition fine-tuning pieces on real crops: dictionary surgery, resume guard, a training step, data, export."""
+
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import pytest
+import yaml
+from conftest import REPO, render_lines
+
+from ocrtrain.config import compose
+from ocrtrain.data.dictionary import CharDict
+from ocrtrain.data.rec_dataset import RecDataset
+from ocrtrain.models.builder import build_rec_model, load_pretrained
+from ocrtrain.models.export import save_inference
+from ocrtrain.postprocess.ctc import ctc_greedy_decode
+from ocrtrain.tasks import build_task
+
+REC = ["rec=PP-OCRv4_mobile_rec", "data=icdar2015_rec_demo"]
+ROOT = REPO / "datasets" / "icdar2015_rec_demo"
+
+
+@pytest.fixture()
+def in_repo(monkeypatch):
+    monkeypatch.chdir(REPO)
+
+
+@pytest.fixture(scope="module")
+def val_crops():
+    dataset = RecDataset(ROOT, ["val.txt"], CharDict.pretrained(), mode="eval")
+    items = [dataset[i] for i in range(len(dataset))]
+    return np.stack([it["image"] for it in items]), [it["text"] for it in items]
+
+
+def _read(model, x, chars):
+    model.eval()
+    return [t for t, _ in ctc_greedy_decode(model(paddle.to_tensor(x)).numpy(), chars)]
+
+
+def test_custom_dictionary_keeps_what_the_pretrained_model_reads(val_crops, tmp_path):
+    x, truths = val_crops
+    arch = dict(compose("train", REC).rec.arch)
+    arch = {k: dict(v) if hasattr(v, "keys") else v for k, v in arch.items()}
+    pretrained = CharDict.pretrained()
+    base = build_rec_model(arch, pretrained.num_classes)
+    load_pretrained(base, "PP-OCRv4_mobile_rec")
+    base_texts = _read(base, x, list(pretrained.characters))
+
+    new_chars = [c for c in "ΩЖ∑⊕☃" if c not in pretrained.characters]
+    assert new_chars
+    custom_chars = sorted(set("".join(base_texts)) | set("0123456789")) + new_chars + [" "]
+    (tmp_path / "dict.txt").write_text("\n".join(custom_chars[:-1]) + "\n", encoding="utf-8")
+    custom = CharDict.from_file(tmp_path / "dict.txt")
+    assert custom.num_classes == len(custom_chars) + 1 < 200
+    model = build_rec_model(arch, custom.num_classes)
+    report = load_pretrained(model, "PP-OCRv4_mobile_rec", characters=list(custom.characters))
+    assert f"{len(new_chars)} new ones fresh" in report.summary() and report.matched_fraction == 1.0
+    assert _read(model, x, list(custom.characters)) == base_texts  # before any training
+
+
+def test_a_checkpoint_with_another_dictionary_is_refused(in_repo):
+    task = build_task(compose("train", REC))
+    task.check_resume({"task": "rec", "dict_sha256": task.char_dict.sha256})
+    with pytest.raises(ValueError, match="different dictionary"):
+        task.check_resume({"task": "rec", "dict_sha256": "0" * 64})
+
+
+def test_one_training_step_lowers_the_loss(in_repo):
+    task = build_task(compose("train", REC))
+    model = task.build_model()
+    task.load_pretrained(model)
+    dataset = task.train_dataset()
+    batch = task.collate([dataset[i] for i in range(16)])
+    optimizer = paddle.optimizer.Adam(learning_rate=2e-4, parameters=model.parameters())
+    model.train()
+    paddle.seed(1)  # the same dropout masks for both measurements
+    before = task.loss(model, batch)["loss"]
+    before.backward()
+    optimizer.step()
+    optimizer.clear_grad()
+    paddle.seed(1)
+    assert float(task.loss(model, batch)["loss"]) < float(before)
+
+
+def test_training_items_and_concatenation():
+    dataset = RecDataset(ROOT, ["train.txt"], CharDict.pretrained(), mode="train", concat_prob=1.0)
+    texts = [dataset.samples[i][1] for i in range(len(dataset))]
+    np.random.seed(0)
+    items = [dataset[i] for i in range(20)]
+    for item in items:
+        assert (
+            item["image"].shape == (3, 48, 320) and -1.0 <= item["image"].min() <= item["image"].max() <= 1.0
+        )
+        assert item["length"] == len(item["text"]) <= 25
+    assert any(item["text"] not in texts for item in items)  # some lines were joined with extra samples
+
+
+def test_exported_recogniser_reads_like_the_pretrained_one(in_repo, tmp_path):
+    from ocrtrain import create_pipeline
+
+    task = build_task(compose("train", REC))
+    model = task.build_model()
+    task.load_pretrained(model)
+    save_inference(model, tmp_path, task.export_input_shape())
+    meta = task.inference_yml() | {"ocrtrain": {"task": "rec"}}
+    (tmp_path / "inference.yml").write_text(yaml.safe_dump(meta, allow_unicode=True))
+    img = render_lines(["Order number 42", "PaddleOCR training"])
+    expected = next(create_pipeline().predict(img))["rec_text"]
+    assert (
+        next(create_pipeline(rec_model=str(tmp_path)).predict(img))["rec_text"]
+        == expected
+        == [
+            "Order number 42",
+            "PaddleOCR training",
+        ]
+    )
