@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,13 +31,15 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Report a user error as ``error: <message>`` on stderr and exit with status 2."""
+    """Report a user error as ``error: <message>`` on stderr and exit with status 2 (OCRTRAIN_DEBUG=1: traceback)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as e:
+            if os.environ.get("OCRTRAIN_DEBUG"):
+                raise
             message = e.args[0] if isinstance(e, KeyError) and e.args else e
             print(f"error: {message}", file=sys.stderr)
             sys.exit(2)

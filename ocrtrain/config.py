@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hydra import compose as hydra_compose
 from hydra import initialize_config_module
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 
 def compose(config_name: str, overrides: list[str] | None = None) -> DictConfig:
     """The config ``python -m ocrtrain.<config_name> <overrides>`` would run with (without Hydra's run dir)."""
     with initialize_config_module(config_module="ocrtrain.conf", version_base="1.3"):
         return hydra_compose(config_name=config_name, overrides=list(overrides or []))
+
+
+def to_plain(node: Any) -> Any:
+    """A config node as plain Python containers (values that are not config nodes pass through)."""
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node

@@ -10,16 +10,13 @@ from typing import Any
 import cv2
 import numpy as np
 import paddle
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm import tqdm
 
+from ocrtrain.config import to_plain
 from ocrtrain.postprocess.db import DBPostProcessConfig, db_boxes
 
 Predictor = Callable[[np.ndarray], np.ndarray]  # N x 3 x H x W float32 -> N x 1 x H x W probabilities
-
-
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
 class DetTask:
@@ -32,15 +29,15 @@ class DetTask:
         self.model_cfg, self.data_cfg = model_cfg, data_cfg
         self.pretrained = pretrained or model_cfg.pretrained
         self.seed = seed
-        self.eval_resize = dict(_plain(model_cfg.eval_resize))
-        self.db_config = DBPostProcessConfig(**_plain(model_cfg.postprocess))
+        self.eval_resize = dict(to_plain(model_cfg.eval_resize))
+        self.db_config = DBPostProcessConfig(**to_plain(model_cfg.postprocess))
         self._loss = None
 
     # ---- model ---------------------------------------------------------------------------------------------------
     def build_model(self) -> paddle.nn.Layer:
         from ocrtrain.models.builder import build_det_model
 
-        return build_det_model(_plain(self.model_cfg.arch))
+        return build_det_model(to_plain(self.model_cfg.arch))
 
     def load_pretrained(self, model: paddle.nn.Layer) -> None:
         from ocrtrain.models.builder import load_pretrained
@@ -89,7 +86,7 @@ class DetTask:
         if self._loss is None:
             from ocrtrain.losses.db_loss import DBLoss
 
-            self._loss = DBLoss(**_plain(self.model_cfg.loss))
+            self._loss = DBLoss(**to_plain(self.model_cfg.loss))
         tensors = {k: v if isinstance(v, paddle.Tensor) else paddle.to_tensor(v) for k, v in batch.items()}
         return self._loss(model(tensors["image"])["maps"], tensors)
 
@@ -195,5 +192,5 @@ class DetTask:
                     {"KeepKeys": {"keep_keys": ["image", "shape", "polys", "ignore_tags"]}},
                 ]
             },
-            "PostProcess": {"name": "DBPostProcess", **_plain(self.model_cfg.postprocess)},
+            "PostProcess": {"name": "DBPostProcess", **to_plain(self.model_cfg.postprocess)},
         }

@@ -9,17 +9,14 @@ from typing import Any
 import cv2
 import numpy as np
 import paddle
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm import tqdm
 
+from ocrtrain.config import to_plain
 from ocrtrain.data.dictionary import CharDict
 from ocrtrain.postprocess.ctc import ctc_greedy_decode
 
 Predictor = Callable[[np.ndarray], np.ndarray]  # N x 3 x 48 x W float32 -> N x T x C probabilities
-
-
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
 class RecTask:
@@ -42,7 +39,7 @@ class RecTask:
     def build_model(self) -> paddle.nn.Layer:
         from ocrtrain.models.builder import build_rec_model
 
-        return build_rec_model(_plain(self.model_cfg.arch), self.char_dict.num_classes)
+        return build_rec_model(to_plain(self.model_cfg.arch), self.char_dict.num_classes)
 
     def load_pretrained(self, model: paddle.nn.Layer) -> None:
         from ocrtrain.models.builder import load_pretrained
