@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from tqdm import tqdm
 from ocrtrain.config import to_plain
 from ocrtrain.postprocess.db import DBPostProcessConfig, db_boxes
 
+log = logging.getLogger("ocrtrain")
 Predictor = Callable[[np.ndarray], np.ndarray]  # N x 3 x H x W float32 -> N x 1 x H x W probabilities
 
 
@@ -43,7 +45,7 @@ class DetTask:
         from ocrtrain.models.builder import load_pretrained
 
         report = load_pretrained(model, str(self.pretrained))
-        print(report.summary())
+        log.info(report.summary())  # console and the run's log file under Hydra
         report.raise_if_poor()
 
     @staticmethod
@@ -68,7 +70,7 @@ class DetTask:
             crop_size=int(self.model_cfg.train_transform.crop_size),
             **self.eval_resize,
         )
-        print(f"{split} data: {dataset.report()}")
+        log.info(f"{split} data: {dataset.report()}")
         return dataset
 
     def train_dataset(self):

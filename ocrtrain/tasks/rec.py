@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from ocrtrain.config import to_plain
 from ocrtrain.data.dictionary import CharDict
 from ocrtrain.postprocess.ctc import ctc_greedy_decode
 
+log = logging.getLogger("ocrtrain")
 Predictor = Callable[[np.ndarray], np.ndarray]  # N x 3 x 48 x W float32 -> N x T x C probabilities
 
 
@@ -45,7 +47,7 @@ class RecTask:
         from ocrtrain.models.builder import load_pretrained
 
         report = load_pretrained(model, str(self.pretrained), characters=list(self.char_dict.characters))
-        print(report.summary())
+        log.info(report.summary())  # console and the run's log file under Hydra
         report.raise_if_poor()
 
     @staticmethod
@@ -78,7 +80,7 @@ class RecTask:
             strict=bool(self.data_cfg.get("strict", False)),
             seed=self.seed,
         )
-        print(f"{split} data: {dataset.summary()}")
+        log.info(f"{split} data: {dataset.summary()}")
         return dataset
 
     def train_dataset(self):
