@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from ocrtrain.config import to_plain
 from ocrtrain.postprocess.db import DBPostProcessConfig, db_boxes
+from ocrtrain.sheets import GREEN, GREY, RED, draw_polygons, image_sheet
 
 log = logging.getLogger("ocrtrain")
 Predictor = Callable[[np.ndarray], np.ndarray]  # N x 3 x H x W float32 -> N x 1 x H x W probabilities
@@ -128,24 +129,17 @@ class DetTask:
     def render_worst(self, details: list[dict[str, Any]], path: Path, k: int = 8) -> Path:
         """A sheet of the ``k`` images with the lowest Hmean: ground truth green (don't-care grey), detections red."""
         worst = sorted(details, key=lambda d: (d["hmean"], d["image"]))[:k]
-        tiles = []
+        images = []
         for d in worst:
             img = cv2.imread(d["image"])
-            for poly, ignore in zip(d["gt_polys"], d["gt_ignore"], strict=True):
-                color = (160, 160, 160) if ignore else (0, 200, 0)
-                cv2.polylines(img, [np.asarray(poly, np.int32)], True, color, 2)
-            for poly in d["det_polys"]:
-                cv2.polylines(img, [np.asarray(poly, np.int32)], True, (0, 0, 255), 2)
+            care = [p for p, ignore in zip(d["gt_polys"], d["gt_ignore"], strict=True) if not ignore]
+            dont_care = [p for p, ignore in zip(d["gt_polys"], d["gt_ignore"], strict=True) if ignore]
+            draw_polygons(draw_polygons(img, care, GREEN), dont_care, GREY)
+            draw_polygons(img, d["det_polys"], RED)
             label = f"{Path(d['image']).name}  P {d['precision']:.2f} R {d['recall']:.2f}"
-            cv2.putText(img, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 255), 2)
-            tiles.append(cv2.resize(img, (640, int(640 * img.shape[0] / img.shape[1]))))
-        height = max(t.shape[0] for t in tiles)
-        tiles = [np.pad(t, ((0, height - t.shape[0]), (0, 0), (0, 0))) for t in tiles]
-        if len(tiles) % 2:
-            tiles.append(np.zeros_like(tiles[0]))
-        rows = [np.concatenate(tiles[i : i + 2], axis=1) for i in range(0, len(tiles), 2)]
-        cv2.imwrite(str(path), np.concatenate(rows, 0))
-        return path
+            cv2.putText(img, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 1.0, RED, 2)
+            images.append(img)
+        return image_sheet(images, path)
 
     # ---- checkpoints and export ----------------------------------------------------------------------------------
     def checkpoint_meta(self) -> tuple[dict[str, Any], dict[str, str]]:

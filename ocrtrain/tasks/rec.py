@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import paddle
 from omegaconf import DictConfig
@@ -16,6 +15,7 @@ from tqdm import tqdm
 from ocrtrain.config import to_plain
 from ocrtrain.data.dictionary import CharDict
 from ocrtrain.postprocess.ctc import ctc_greedy_decode
+from ocrtrain.sheets import caption_sheet
 
 log = logging.getLogger("ocrtrain")
 Predictor = Callable[[np.ndarray], np.ndarray]  # N x 3 x 48 x W float32 -> N x T x C probabilities
@@ -137,24 +137,17 @@ class RecTask:
 
     def render_worst(self, details: list[dict[str, Any]], path: Path, k: int = 8) -> Path:
         """A sheet of the ``k`` worst samples: the crop, then truth (green) and prediction (red)."""
-        from PIL import Image, ImageDraw, ImageFont
-
-        from ocrtrain.pipeline.result import font_path
-
         worst = sorted(details, key=lambda d: (-d["edit_distance"], d["source"]))[:k]
-        font = ImageFont.truetype(font_path(), 18)
-        sheet = Image.new("RGB", (720, 70 * max(len(worst), 1)), (255, 255, 255))
-        draw = ImageDraw.Draw(sheet)
         dataset = self.eval_dataset()
         by_source = {s[2]: i for i, s in enumerate(dataset.samples)}
-        for row, d in enumerate(worst):
-            img = dataset._load(by_source[d["source"]])[0]
-            crop = cv2.resize(img, (min(320, max(1, int(img.shape[1] * 48 / img.shape[0]))), 48))
-            sheet.paste(Image.fromarray(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)), (10, 70 * row + 10))
-            draw.text((340, 70 * row + 10), f"truth: {d['truth']}", fill=(0, 150, 0), font=font)
-            draw.text((340, 70 * row + 36), f"pred:  {d['prediction']}", fill=(200, 0, 0), font=font)
-        sheet.save(path)
-        return path
+        rows = [
+            (
+                dataset._load(by_source[d["source"]])[0],
+                [(f"truth: {d['truth']}", (0, 150, 0)), (f"pred:  {d['prediction']}", (200, 0, 0))],
+            )
+            for d in worst
+        ]
+        return caption_sheet(rows, path)
 
     # ---- checkpoints and export ----------------------------------------------------------------------------------
     def checkpoint_meta(self) -> tuple[dict[str, Any], dict[str, str]]:
