@@ -65,6 +65,20 @@ class TrainerConfig:
     early_stopping_patience: int | None = None  # evaluations without improvement before stopping
     seed: int = 42
     progress: bool = True
+    freeze_norm: bool = False  # BatchNorm keeps (and uses) its pretrained running statistics while training
+
+
+def set_train_mode(model: paddle.nn.Layer, freeze_norm: bool) -> None:
+    """``model.train()``; with ``freeze_norm`` the BatchNorm layers stay in eval mode.
+
+    Small fine-tuning batches of augmented crops have other statistics than the full images seen at inference,
+    so updating the running statistics can move the pretrained model away from what inference sees.
+    """
+    model.train()
+    if freeze_norm:
+        for layer in model.sublayers():
+            if isinstance(layer, paddle.nn.layer.norm._BatchNormBase):
+                layer.eval()
 
 
 class StopTraining(Exception):
@@ -232,7 +246,7 @@ class Trainer:
         data_time = compute_time = 0.0
         while state["global_step"] < total_steps:
             sampler.set_epoch(state["epoch"], state["step_in_epoch"])
-            model.train()
+            set_train_mode(model, cfg.freeze_norm)
             fetch_start = time.perf_counter()
             for batch in loader:
                 step_start = time.perf_counter()
@@ -268,7 +282,7 @@ class Trainer:
                     window_start, window_samples, data_time, compute_time = time.perf_counter(), 0, 0.0, 0.0
                 if step % eval_every == 0 or step == total_steps:
                     self._evaluate(bare_model, optimizer, state, total_steps)
-                    model.train()
+                    set_train_mode(model, cfg.freeze_norm)
                 elif step % cfg.save_every_steps == 0:
                     self._save("latest", bare_model, optimizer, self._state(**state, total_steps=total_steps))
                 if self._stop_signal is not None:
