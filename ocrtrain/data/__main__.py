@@ -1,0 +1,99 @@
+"""python -m ocrtrain.data check|convert|split ...  (see conf/data_tools.yaml)"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, ListConfig
+
+from ocrtrain.cli import user_errors
+
+COMMANDS = ("check", "convert", "split")
+
+
+def positional_argv(argv: list[str]) -> list[str]:
+    """Leading bare words become ``command=`` and ``conversion=`` overrides (Hydra only takes key=value)."""
+    words = []
+    while argv and "=" not in argv[0] and not argv[0].startswith("-"):
+        words.append(argv.pop(0))
+    if len(words) > 2:
+        raise SystemExit(
+            f"error: unexpected words {words[2:]}; usage: python -m ocrtrain.data check|convert|split ..."
+        )
+    return [f"{key}={word}" for key, word in zip(("command", "conversion"), words, strict=False)] + argv
+
+
+def _check(cfg: DictConfig) -> int:
+    from ocrtrain.data.check import CheckOptions, check_dataset, summary_table
+    from ocrtrain.data.dictionary import CharDict
+
+    if cfg.data is None:
+        raise ValueError(
+            "check needs a dataset: data=<name from conf/data> (or data.root=... with label files)"
+        )
+    splits = {name: list(cfg.data[name].label_files) for name in ("train", "val") if cfg.data.get(name)}
+    dict_file = cfg.dict or cfg.data.get("dict")
+    out_dir = Path(cfg.output or HydraConfig.get().runtime.output_dir)
+    report = check_dataset(
+        cfg.data.root,
+        splits,
+        out_dir,
+        kind=cfg.kind,
+        char_dict=CharDict.from_file(dict_file) if dict_file else None,
+        opts=CheckOptions(**cfg.check),
+        strict=bool(cfg.data.get("strict")),
+    )
+    print(f"{report['kind']} dataset {cfg.data.get('name', '')} at {cfg.data.root}\n{summary_table(report)}")
+    for title, items in (("problems", report["problems"]), ("findings", report["findings"])):
+        if items:
+            print(f"\n{len(items)} {title}:\n" + "\n".join(f"  {p}" for p in items[:50]))
+            if len(items) > 50:
+                print(f"  ... and {len(items) - 50} more in the report")
+    print(f"\nreport {out_dir / 'check_report.json'}; pictures " + ", ".join(report["pictures"]))
+    print("ok" if report["ok"] else "NOT OK" + (" (data.strict=true)" if not report["problems"] else ""))
+    return 0 if report["ok"] else 1
+
+
+def _convert(cfg: DictConfig) -> int:
+    from ocrtrain.data.convert import CONVERSIONS, convert
+
+    if cfg.conversion is None or cfg.input is None or cfg.output is None:
+        raise ValueError(
+            f"usage: python -m ocrtrain.data convert <{'|'.join(CONVERSIONS)}> input=... output=..."
+        )
+    print(convert(cfg.conversion, cfg.input, cfg.output, cfg.root, bool(cfg.skip_bad)))
+    return 0
+
+
+def _split(cfg: DictConfig) -> int:
+    from ocrtrain.data.split import split_label_files
+
+    if cfg.input is None:
+        raise ValueError(
+            "usage: python -m ocrtrain.data split input=<label file> [ratios=[0.9,0.1]] [seed=0]"
+        )
+    inputs = list(cfg.input) if isinstance(cfg.input, ListConfig) else [cfg.input]
+    written = split_label_files(inputs, cfg.output or Path(inputs[0]).parent, list(cfg.ratios), int(cfg.seed))
+    for name, path in written.items():
+        lines = path.read_text(encoding="utf-8").count("\n")
+        print(f"{name}: {lines} lines -> {path}")
+    return 0
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="data_tools")
+@user_errors
+def main(cfg: DictConfig) -> None:
+    handlers = {"check": _check, "convert": _convert, "split": _split}
+    if cfg.command not in handlers:
+        raise ValueError(
+            f"usage: python -m ocrtrain.data {'|'.join(COMMANDS)} ...; got command {cfg.command!r}"
+        )
+    sys.exit(handlers[cfg.command](cfg))
+
+
+if __name__ == "__main__":
+    sys.argv[1:] = positional_argv(sys.argv[1:])
+    main()

@@ -1,0 +1,118 @@
+"""``python -m ocrtrain.data convert <conversion>``: between ICDAR 2015, PaddleOCR det/rec labels, LMDB and crops.
+
+Conversions (``input`` -> ``output``):
+  icdar2015   a folder of ICDAR 2015 ``gt_<image>.txt`` files -> a PaddleOCR det label file
+  rec-to-lmdb a PaddleOCR rec label file -> an LMDB database
+  lmdb-to-rec an LMDB database -> ``images/`` + ``labels.txt``
+  det-to-rec  a PaddleOCR det label file -> word crops (the pipeline's perspective crop, ``###`` skipped) + labels
+PPOCRLabel output needs no conversion: ``Label.txt`` is a det label file and ``rec_gt.txt`` (with ``crop_img/``)
+a rec label file, both read as they are.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from ocrtrain.crop import crop_quad, order_quad
+from ocrtrain.data.common import LabelError, SkipLog
+from ocrtrain.data.det_labels import det_label_line, icdar_gt_to_items, read_det_labels
+from ocrtrain.data.rec_labels import lmdb_to_label_file, read_rec_labels, write_lmdb
+from ocrtrain.imageio import ImageError, read_image
+
+CONVERSIONS = ("icdar2015", "rec-to-lmdb", "lmdb-to-rec", "det-to-rec")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _natural_key(name: str) -> list:
+    """img_2 before img_10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def icdar2015_to_det(gt_dir: str | Path, images_dir: str | Path, output: str | Path) -> int:
+    """Write one det label line per ``gt_<stem>.txt`` whose image ``<stem>.*`` exists; paths relative to the
+    label file's folder, points clipped to the image. Returns the number of lines."""
+    gt_dir, images_dir, output = Path(gt_dir), Path(images_dir), Path(output)
+    gt_files = sorted(gt_dir.glob("gt_*.txt"), key=lambda p: _natural_key(p.name))
+    if not gt_files:
+        raise FileNotFoundError(f"no ICDAR ground-truth files (gt_*.txt) in {gt_dir}")
+    lines = []
+    for gt in tqdm(gt_files, desc="icdar2015", unit="image"):
+        stem = gt.stem.removeprefix("gt_")
+        image = next(
+            (images_dir / f"{stem}{s}" for s in IMAGE_SUFFIXES if (images_dir / f"{stem}{s}").is_file()), None
+        )
+        if image is None:
+            raise FileNotFoundError(f"{gt}: no image named {stem}.* in {images_dir}")
+        items = icdar_gt_to_items(gt.read_text(encoding="utf-8-sig"), gt, read_image(image).shape[:2])
+        rel = Path(os.path.relpath(image.resolve(), output.parent.resolve())).as_posix()
+        lines.append(det_label_line(rel, items))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(lines)
+
+
+def rec_to_lmdb(label_file: str | Path, root: str | Path, output: str | Path) -> int:
+    samples, _ = read_rec_labels(Path(label_file).resolve(), root)  # images relative to root
+    return write_lmdb(samples, output)
+
+
+def det_to_rec(
+    label_file: str | Path, root: str | Path, output: str | Path, skip_bad: bool = False
+) -> tuple[int, SkipLog]:
+    """Cut every box but the don't-care ones out of its image as the pipeline does; write ``crops/`` and
+    ``labels.txt`` (one ``crops/<image>_<k>.png<TAB>text`` line per crop) under ``output``."""
+    root, output = Path(root), Path(output)
+    # the label file by its own path; the image paths inside it stay relative to root
+    (per_file,), skipped = read_det_labels([Path(label_file).resolve()], root, skip_bad)
+    (output / "crops").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for sample in tqdm(per_file, desc="det-to-rec", unit="image"):
+        try:
+            img = read_image(sample.image_path)
+        except ImageError as e:
+            error = LabelError(*sample.source.rsplit(":", 1), f"unreadable image: {e}")
+            if not skip_bad:
+                raise error from None
+            skipped.add(error)
+            continue
+        for k, (poly, text, ignore) in enumerate(zip(sample.polys, sample.texts, sample.ignore, strict=True)):
+            if ignore:
+                continue
+            quad = poly if len(poly) == 4 else cv2.boxPoints(cv2.minAreaRect(poly.astype(np.float32)))
+            rel = f"crops/{sample.image_path.stem}_{k}.png"
+            cv2.imwrite(str(output / rel), crop_quad(img, order_quad(quad)))
+            lines.append(f"{rel}\t{text}")
+    (output / "labels.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(lines), skipped
+
+
+def convert(
+    conversion: str,
+    source: str | Path,
+    output: str | Path,
+    root: str | Path | None = None,
+    skip_bad: bool = False,
+) -> str:
+    """Run one conversion; returns a summary. ``root``: what image paths in the ``source`` label file are relative
+    to (default: its folder); for ``icdar2015`` the images folder (default: ``<source>/../images``)."""
+    source, output = Path(source), Path(output)
+    if not source.exists():
+        raise FileNotFoundError(f"convert input not found: {source}")
+    if conversion == "icdar2015":
+        n = icdar2015_to_det(source, root or source.parent / "images", output)
+        return f"{n} label lines -> {output}"
+    if conversion == "rec-to-lmdb":
+        n = rec_to_lmdb(source, root or source.parent, output)
+        return f"{n} samples -> LMDB {output}"
+    if conversion == "lmdb-to-rec":
+        return f"LMDB {source} -> {lmdb_to_label_file(source, output)}"
+    if conversion == "det-to-rec":
+        n, skipped = det_to_rec(source, root or source.parent, output, skip_bad)
+        return f"{n} crops -> {output / 'labels.txt'}" + (f"\n{skipped.summary()}" if len(skipped) else "")
+    raise ValueError(f"unknown conversion {conversion!r}; choose one of {', '.join(CONVERSIONS)}")

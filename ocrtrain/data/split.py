@@ -1,0 +1,50 @@
+"""``python -m ocrtrain.data split``: a deterministic train/val(/test) split of label files, written as label files."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+
+def split_lines(lines: list[str], ratios: list[float], seed: int) -> list[list[str]]:
+    """Shuffle with ``seed`` and cut by ``ratios`` (normalised to sum 1); each part keeps the input's order.
+
+    The same lines, ratios and seed give the same split on every machine (``random.Random`` is portable).
+    """
+    if not 2 <= len(ratios) <= 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
+        raise ValueError(f"split ratios must be 2 or 3 non-negative numbers, got {list(ratios)}")
+    order = list(range(len(lines)))
+    random.Random(seed).shuffle(order)
+    total = sum(ratios)
+    bounds = [round(len(lines) * sum(ratios[: k + 1]) / total) for k in range(len(ratios))]
+    parts, start = [], 0
+    for end in bounds:
+        parts.append([lines[i] for i in sorted(order[start:end])])
+        start = end
+    return parts
+
+
+def split_label_files(
+    inputs: list[str | Path],
+    output_dir: str | Path,
+    ratios: list[float],
+    seed: int = 0,
+    names: tuple[str, ...] = ("train", "val", "test"),
+) -> dict[str, Path]:
+    """Split the non-empty lines of ``inputs`` (concatenated) into ``<output_dir>/train.txt``, ``val.txt``
+    (and ``test.txt`` for three ratios). Lines are copied verbatim, so image paths keep their meaning when
+    ``output_dir`` is the data root the inputs were written for."""
+    lines = []
+    for path in map(Path, inputs):
+        if not path.is_file():
+            raise FileNotFoundError(f"label file not found: {path}")
+        lines += [line for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    if not lines:
+        raise ValueError(f"no label lines in {[str(p) for p in inputs]}")
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, part in zip(names, split_lines(lines, ratios, seed), strict=False):
+        written[name] = output_dir / f"{name}.txt"
+        written[name].write_text("".join(line + "\n" for line in part), encoding="utf-8")
+    return written

@@ -1,0 +1,181 @@
+"""python -m ocrtrain.data: check finds every broken line with its line number; conversions round-trip; splits repeat."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ocrtrain.crop import crop_quad, order_quad
+from ocrtrain.data.check import check_dataset, guess_kind
+from ocrtrain.data.convert import convert
+from ocrtrain.data.det_labels import read_det_labels
+from ocrtrain.data.rec_labels import read_lmdb, read_rec_labels
+from ocrtrain.data.split import split_label_files
+
+FIXTURES = Path(__file__).parent / "data" / "check"
+SHARED_ICDAR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "icdar2015_train"
+
+
+def _lines_with_problems(report: dict, name: str) -> dict[int, str]:
+    out = {}
+    for problem in report["problems"]:
+        path, line, reason = problem.split(":", 2)
+        if Path(path).name == name:
+            out[int(line)] = reason.strip()
+    return out
+
+
+def test_det_check_finds_each_broken_line(tmp_path):
+    report = check_dataset(FIXTURES, {"train": ["det_train.txt"], "val": ["det_val.txt"]}, tmp_path)
+    assert report["kind"] == "det" and not report["ok"]
+    found = _lines_with_problems(report, "det_train.txt")
+    assert sorted(found) == [2, 3, 4, 5, 6, 7, 8]  # lines 1 (BOM) and 9 are fine; the file has CRLF ends
+    assert found[2].startswith("bad JSON")
+    assert found[3].startswith("missing tab")
+    assert found[4].startswith("image not found")
+    assert "outside the 1280x720 image" in found[5]
+    assert "zero area" in found[6]
+    assert "not readable" in found[7]
+    assert "transcription must be a string" in found[8]
+    train = report["splits"]["train"]
+    assert train["lines"] == 4 and train["boxes"] == 6 and train["dont_care_share"] == pytest.approx(2 / 6)
+    assert report["train_val_overlap"] == [
+        [f"{FIXTURES / 'det_train.txt'}:9", f"{FIXTURES / 'det_val.txt'}:1"]
+    ]
+    assert report["splits"]["val"]["images_without_boxes"] == 1
+    written = json.loads((tmp_path / "check_report.json").read_text(encoding="utf-8"))
+    assert written["problems"] == report["problems"]
+    for picture in report["pictures"]:
+        assert cv2.imread(picture) is not None
+
+
+def test_rec_check_finds_broken_lines_and_dictionary_gaps(tmp_path):
+    report = check_dataset(FIXTURES, {"train": ["rec_train.txt"]}, tmp_path)
+    assert report["kind"] == "rec"
+    found = _lines_with_problems(report, "rec_train.txt")
+    assert sorted(found) == [2, 3, 4, 5]
+    assert found[2].startswith("missing tab") and found[3] == "empty text"
+    assert found[4].startswith("image not found") and found[5].startswith("2 tabs")
+    chars = report["splits"]["train"]["characters"]
+    assert chars["missing"] == {"\U0001f600": 1} and chars["coverage"] < 1
+    assert report["splits"]["train"]["duplicates"] == [
+        [f"{FIXTURES / 'rec_train.txt'}:1", f"{FIXTURES / 'rec_train.txt'}:7"]
+    ]
+
+
+def test_strict_turns_findings_into_failure(tmp_path, demo_dir):
+    val = ["val.txt"]
+    assert check_dataset(demo_dir, {"train": val, "val": val}, tmp_path)["ok"]  # overlap is only a finding...
+    assert not check_dataset(demo_dir, {"train": val, "val": val}, tmp_path, strict=True)[
+        "ok"
+    ]  # ...unless strict
+
+
+def test_check_cli_exit_codes(tmp_path, demo_dir):
+    def run(*args: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "ocrtrain.data", "check", "data=mine", f"output={tmp_path}", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+
+    clean = run(f"data.root={demo_dir}")
+    assert clean.returncode == 0, clean.stderr
+    assert "don't-care share" in clean.stdout and clean.stdout.strip().endswith("ok")
+    broken = run(f"data.root={FIXTURES}", "data.train.label_files=[det_train.txt]", "~data.val")
+    assert broken.returncode == 1
+    assert "det_train.txt:2: bad JSON" in broken.stdout and "NOT OK" in broken.stdout
+
+
+def test_icdar2015_conversion_reproduces_the_paddleocr_labels(tmp_path, demo_dir):
+    out = tmp_path / "labels.txt"
+    convert("icdar2015", demo_dir / "icdar_gt", out, root=demo_dir / "images")
+    lines = out.read_text(encoding="utf-8").splitlines()
+    expected = {line.split("\t")[0].split("/")[-1]: line.split("\t")[1] for line in lines}
+    committed = (demo_dir / "train.txt").read_text(encoding="utf-8").splitlines()
+    committed += (demo_dir / "val.txt").read_text(encoding="utf-8").splitlines()
+    assert (
+        len(lines) == 12
+        and {c.split("\t")[0].split("/")[-1]: c.split("\t")[1] for c in committed} == expected
+    )
+    # paths are relative to the label file, so the converted file is usable where it was written
+    (per_file,), _ = read_det_labels(["labels.txt"], tmp_path)
+    assert per_file[0].image_path.resolve() == (demo_dir / "images" / "img_1.jpg").resolve()
+    if SHARED_ICDAR.is_dir():  # the committed demo labels are the shared dataset's own lines
+        shared = dict(
+            line.split("\t") for line in (SHARED_ICDAR / "det_label.txt").read_text("utf-8").splitlines()
+        )
+        assert all(shared[f"images/{name}"] == labels for name, labels in expected.items())
+
+
+def test_rec_lmdb_round_trip_through_the_cli(tmp_path, demo_dir):
+    rec_demo = demo_dir.parent / "icdar2015_rec_demo"
+    cli = [sys.executable, "-m", "ocrtrain.data", "convert"]
+    subprocess.run(
+        [*cli, "rec-to-lmdb", f"input={rec_demo / 'val.txt'}", f"output={tmp_path / 'db'}"], check=True
+    )
+    subprocess.run(
+        [*cli, "lmdb-to-rec", f"input={tmp_path / 'db'}", f"output={tmp_path / 'back'}"], check=True
+    )
+    original, _ = read_rec_labels("val.txt", rec_demo)
+    back, _ = read_rec_labels("labels.txt", tmp_path / "back")
+    assert [(s.image_path.read_bytes(), s.text) for s in back] == [
+        (s.image_path.read_bytes(), s.text) for s in original
+    ]
+    assert sum(1 for _ in read_lmdb(tmp_path / "db")) == len(original) == 58
+
+
+def test_det_to_rec_crops_like_the_pipeline(tmp_path, demo_dir):
+    message = convert("det-to-rec", demo_dir / "val.txt", tmp_path / "crops")
+    (samples,), _ = read_det_labels(["val.txt"], demo_dir)
+    kept = [(s, k) for s in samples for k, ignore in enumerate(s.ignore) if not ignore]
+    assert message.startswith(f"{len(kept)} crops")
+    crops, _ = read_rec_labels("labels.txt", tmp_path / "crops")
+    assert [c.text for c in crops] == [s.texts[k] for s, k in kept]  # don't-care boxes are skipped
+    sample, k = kept[0]
+    expected = crop_quad(cv2.imread(str(sample.image_path)), order_quad(sample.polys[k]))
+    assert np.array_equal(cv2.imread(str(crops[0].image_path)), expected)
+
+
+def test_ppocrlabel_output_is_read_as_is(tmp_path, demo_dir):
+    """PPOCRLabel writes <folder>/Label.txt (paths '<folder>/<image>') and rec_gt.txt with crop_img/."""
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    (folder / "img_2.jpg").write_bytes((demo_dir / "images" / "img_2.jpg").read_bytes())
+    item = {
+        "transcription": "EXIT",
+        "points": [[602, 173], [635, 175], [634, 197], [602, 196]],
+        "difficult": False,
+    }
+    (folder / "Label.txt").write_text(f"shots/img_2.jpg\t{json.dumps([item])}\n", encoding="utf-8")
+    convert("det-to-rec", folder / "Label.txt", tmp_path / "cut", root=tmp_path)
+    (folder / "crop_img").mkdir()
+    crop = next((tmp_path / "cut" / "crops").iterdir())
+    (folder / "crop_img" / "img_2_crop_0.jpg").write_bytes(
+        cv2.imencode(".jpg", cv2.imread(str(crop)))[1].tobytes()
+    )
+    (folder / "rec_gt.txt").write_text("crop_img/img_2_crop_0.jpg\tEXIT\n", encoding="utf-8")
+    assert guess_kind(folder / "Label.txt") == "det" and guess_kind(folder / "rec_gt.txt") == "rec"
+    assert check_dataset(tmp_path, {"train": ["shots/Label.txt"]}, tmp_path / "r1")["ok"]
+    assert check_dataset(folder, {"train": ["rec_gt.txt"]}, tmp_path / "r2")["ok"]
+
+
+def test_split_is_deterministic_and_complete(tmp_path):
+    lines = [f"images/{i}.jpg\t[]" for i in range(100)]
+    (tmp_path / "all.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def parts(seed: int, ratios: list[float], out: str) -> dict[str, list[str]]:
+        written = split_label_files([tmp_path / "all.txt"], tmp_path / out, ratios, seed)
+        return {name: path.read_text(encoding="utf-8").splitlines() for name, path in written.items()}
+
+    a, b, c = parts(0, [0.8, 0.2], "a"), parts(0, [0.8, 0.2], "b"), parts(1, [0.8, 0.2], "c")
+    assert a == b and a != c
+    assert len(a["train"]) == 80 and len(a["val"]) == 20
+    assert sorted(a["train"] + a["val"]) == sorted(lines)
+    three = parts(0, [0.7, 0.2, 0.1], "d")
+    assert [len(three[k]) for k in ("train", "val", "test")] == [70, 20, 10]
+    with pytest.raises(ValueError, match="2 or 3 non-negative"):
+        parts(0, [1.0], "e")
