@@ -1,4 +1,4 @@
-"""python -m ocrtrain.data check|convert|split ...  (see conf/data_tools.yaml)"""
+"""python -m ocrtrain.data check|convert|split ...  (see conf/data.yaml)"""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def _split(cfg: DictConfig) -> int:
     return 0
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="data_tools")
+@hydra.main(version_base="1.3", config_path="../conf", config_name="data")
 @user_errors
 def main(cfg: DictConfig) -> None:
     handlers = {"check": _check, "convert": _convert, "split": _split}
