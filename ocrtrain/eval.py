@@ -39,7 +39,7 @@ def _task_config(cfg: DictConfig, run_cfg: DictConfig | None) -> DictConfig:
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 @user_errors
 def main(cfg: DictConfig) -> None:
-    from ocrtrain import runs
+    from ocrtrain import runs, tracking
     from ocrtrain.devices import parse_device, set_paddle_device
     from ocrtrain.engine.checkpoint import STATE_FILE, load_checkpoint
     from ocrtrain.pipeline.model_source import resolve_model_source
@@ -51,12 +51,14 @@ def main(cfg: DictConfig) -> None:
     is_checkpoint = (
         spec is None or (Path(spec) / STATE_FILE).is_file() or (Path(spec) / "checkpoints").is_dir()
     )
+    training_run_dir, step = None, 0
     if is_checkpoint:
         checkpoint = runs.best_checkpoint(spec)
-        task = build_task(_task_config(cfg, runs.run_config(runs.run_dir_of(checkpoint))))
+        training_run_dir = runs.run_dir_of(checkpoint)
+        task = build_task(_task_config(cfg, runs.run_config(training_run_dir)))
         set_paddle_device(device)
         model = task.build_model()
-        load_checkpoint(checkpoint, model)
+        step = int(load_checkpoint(checkpoint, model).get("global_step", 0))
         model.eval()
         predictor, evaluated = task.dygraph_predictor(model), str(checkpoint)
     else:  # an exported inference dir or a zoo name, run through paddle.inference like the pipeline
@@ -70,6 +72,7 @@ def main(cfg: DictConfig) -> None:
         raise ValueError(f"resize must be 'train' or 'pipeline', got {cfg.resize!r}")
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
+    run = tracking.open_run(cfg, "eval", task, out_dir, training_run_dir=training_run_dir)
     report = task.evaluate(predictor)
     report = {
         **{k: v for k, v in report.items() if k != "details"},
@@ -81,6 +84,11 @@ def main(cfg: DictConfig) -> None:
     )
     picture = task.render_worst(report["details"], out_dir / "worst.png", k=int(cfg.worst_k))
     metrics = {k: v for k, v in report.items() if isinstance(v, float)}
+    run.log_metrics(metrics, step=step)
+    run.log_params({"evaluated": evaluated, "eval.resize": cfg.resize})
+    for path in (out_dir / "eval_report.json", picture):
+        run.log_artifact(path)
+    run.end()
     print(json.dumps({"evaluated": evaluated, **metrics}, indent=2))
     print(f"report: {out_dir / 'eval_report.json'}; worst cases: {picture}")
 

@@ -1,8 +1,9 @@
-"""python -m ocrtrain.export [checkpoint=<run or checkpoint dir>] [export_dir=...]
+"""python -m ocrtrain.export [checkpoint=<run or checkpoint dir>] [export_dir=...] [register=<name> [alias=champion]]
 
 Writes the fused inference directory (DESIGN.md §5: inference.json + inference.pdiparams + inference.yml) that the
 pipeline loads with ``det_model=<dir>`` / ``rec_model=<dir>``, then checks that the exported model computes what the
-checkpoint computes and prints the largest difference.
+checkpoint computes and prints the largest difference. Tracked as an MLflow run under the training run; with
+``register=<name>`` the exported model becomes a new version of that registered model (and ``alias=`` points at it).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ PARITY_TOLERANCE = 1e-4
 @hydra.main(version_base="1.3", config_path="conf", config_name="export")
 @user_errors
 def main(cfg: DictConfig) -> None:
-    from ocrtrain import runs
+    from ocrtrain import runs, tracking
     from ocrtrain.devices import parse_device, set_paddle_device
     from ocrtrain.engine.checkpoint import load_checkpoint
     from ocrtrain.models.export import save_inference
@@ -42,15 +43,20 @@ def main(cfg: DictConfig) -> None:
 
     sample = task.parity_batch()
     expected = task.dygraph_predictor(model)(sample)
-    export_dir = Path(cfg.export_dir or Path(HydraConfig.get().runtime.output_dir) / "inference")
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    run = tracking.open_run(cfg, "export", task, out_dir, training_run_dir=run_dir)
+    export_dir = Path(cfg.export_dir or out_dir / "inference")
     save_inference(model, export_dir, task.export_input_shape())
+    metrics = {k: v for k, v in (state.get("eval") or {}).items() if isinstance(v, float)}
     meta = task.inference_yml()
     meta["ocrtrain"] = {
         "task": task.kind,
         "checkpoint": str(checkpoint),
         "run_dir": str(run_dir),
         "global_step": state.get("global_step"),
-        "metrics": {k: v for k, v in (state.get("eval") or {}).items() if isinstance(v, float)},
+        "metrics": metrics,
+        "training_run_id": tracking.read_run_file(run_dir),
+        "export_run_id": run.run_id,
         **task.provenance(),
     }
     (export_dir / "inference.yml").write_text(
@@ -66,8 +72,31 @@ def main(cfg: DictConfig) -> None:
     print(
         f"parity checkpoint vs exported model: max abs diff {diff:.2e} (tolerance {PARITY_TOLERANCE:.0e}) {verdict}"
     )
+    run.log_metrics({**metrics, "parity_max_abs_diff": diff}, step=int(state.get("global_step") or 0))
+    run.log_artifact(export_dir, "inference")
     if diff > PARITY_TOLERANCE:
+        run.end("FAILED")
         raise SystemExit(1)
+    if cfg.register:
+        from ocrtrain.registry import register_model
+
+        if run.run_id is None:
+            raise ValueError("register= needs tracking: drop tracking.enabled=false")
+        lineage = {"training_run_id": meta["ocrtrain"]["training_run_id"], "checkpoint": str(checkpoint)}
+        version = register_model(
+            run,
+            export_dir,
+            cfg.register,
+            cfg.alias,
+            {
+                **lineage,
+                "parity_max_abs_diff": f"{diff:.2e}",
+                **{f"metric.{k}": v for k, v in metrics.items()},
+            },
+        )
+        alias = f"models:/{cfg.register}@{cfg.alias} and " if cfg.alias else ""
+        print(f"registered {alias}models:/{cfg.register}/{version}")
+    run.end()
 
 
 if __name__ == "__main__":

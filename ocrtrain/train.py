@@ -13,7 +13,8 @@ from ocrtrain.cli import user_errors
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 @user_errors
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float | None:
+    from ocrtrain import tracking
     from ocrtrain.devices import parse_device, set_paddle_device
     from ocrtrain.engine.checkpoint import find_checkpoint
     from ocrtrain.engine.trainer import Trainer, TrainerConfig
@@ -22,16 +23,35 @@ def main(cfg: DictConfig) -> None:
     task = build_task(cfg)
     set_paddle_device(parse_device(cfg.device))
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    if cfg.resume:  # a resumed run keeps writing into its own run directory
+    if cfg.resume:  # a resumed run keeps writing into its own run directory (and its own MLflow run)
         run_dir = find_checkpoint(Path(cfg.resume)).parent.parent
     trainer_cfg = TrainerConfig(**OmegaConf.to_container(cfg.trainer, resolve=True))
     optimizer_cfg = OmegaConf.to_container(cfg[task.kind].optimizer, resolve=True)
-    result = Trainer(task, trainer_cfg, optimizer_cfg, run_dir, resume=cfg.resume).fit()
+
+    resume_run_id = tracking.read_run_file(run_dir) if cfg.resume else None
+    run = tracking.open_run(cfg, "train", task, run_dir, resume_run_id=resume_run_id)
+    try:
+        result = Trainer(task, trainer_cfg, optimizer_cfg, run_dir, tracker=run, resume=cfg.resume).fit()
+    except SystemExit:  # SIGINT/SIGTERM: the checkpoint is saved; a resume reopens this MLflow run
+        run.end("KILLED")
+        raise
+    except BaseException:
+        run.end("FAILED")
+        raise
+    for name in ("metrics.jsonl", "loss_curve.png", "train.log"):
+        run.log_artifact(run_dir / name)
+    if cfg.tracking.get("log_checkpoint", "best") == "best":
+        run.log_artifact(Path(result["best_checkpoint"]), "checkpoints/best")
+    run.log_artifact(Path(result["best_checkpoint"]) / "dict.txt")  # rec: the dictionary the model speaks
+    run.end()
+
     best = result["best_metric"]
     print(
         f"done: {result['global_step']} steps; best {task.metric_name} "
         f"{'n/a' if best is None else f'{best:.4f}'} at step {result['best_step']}; run dir {run_dir}"
+        + (f"; MLflow run {run.run_id}" if run.run_id else "")
     )
+    return best  # the objective of hyperparameter sweeps
 
 
 if __name__ == "__main__":

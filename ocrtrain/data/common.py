@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,3 +52,22 @@ def select_by_ratio(counts: list[int], ratio_list: list[float] | None, seed: int
             raise ValueError(f"ratio_list values must be in [0, 1], got {r}")
         kept.append(list(range(n)) if r >= 1.0 else sorted(rng.sample(range(n), round(n * r))))
     return kept
+
+
+def fingerprint_label_files(root: str | Path, label_files: list[str]) -> dict[str, dict]:
+    """Per label file (or LMDB folder) its path, line/sample count and sha256: what a model was trained on."""
+    files = {}
+    for name in label_files:
+        path = Path(root) / name
+        data_file = path / "data.mdb" if path.is_dir() else path
+        digest, lines = hashlib.sha256(), 0
+        with open(data_file, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+                lines += chunk.count(b"\n")
+        if path.is_dir():
+            from ocrtrain.data.rec_labels import lmdb_count
+
+            lines = lmdb_count(path)
+        files[str(path)] = {"lines": lines, "sha256": digest.hexdigest()}
+    return files

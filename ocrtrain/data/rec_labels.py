@@ -75,6 +75,17 @@ def write_lmdb(samples: list[RecSample], out_dir: str | Path, map_size: int = 1 
     return len(samples)
 
 
+def lmdb_count(path: str | Path) -> int:
+    """``num-samples`` of an LMDB database."""
+    import lmdb
+
+    with lmdb.open(str(path), readonly=True, lock=False) as env, env.begin() as txn:
+        count = txn.get(b"num-samples")
+    if count is None:
+        raise LabelError(path, 0, "missing key 'num-samples'")
+    return int(count)
+
+
 def read_lmdb(path: str | Path) -> Iterator[tuple[bytes, str, str]]:
     """(image bytes, text, "path:index") for every sample of an LMDB database, in order."""
     import lmdb

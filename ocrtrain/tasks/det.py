@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from ocrtrain.config import to_plain
+from ocrtrain.data.common import fingerprint_label_files
 from ocrtrain.postprocess.db import DBPostProcessConfig, db_boxes
 from ocrtrain.sheets import GREEN, GREY, RED, draw_polygons, image_sheet
 
@@ -158,14 +158,13 @@ class DetTask:
         return [None, 3, None, None]
 
     def provenance(self) -> dict[str, Any]:
-        """Which data the model was trained on: each label file's path, line count and sha256."""
-        files = {}
-        for split in ("train", "val"):
-            for name in self.data_cfg[split].label_files:
-                path = Path(self.data_cfg.root) / name
-                data = path.read_bytes()
-                files[str(path)] = {"lines": data.count(b"\n"), "sha256": hashlib.sha256(data).hexdigest()}
-        return {"model_name": self.model_cfg.name, "dataset": self.data_cfg.get("name"), "label_files": files}
+        """Which model and data: each label file's path, line count and sha256."""
+        label_files = [f for split in ("train", "val") for f in self.data_cfg[split].label_files]
+        return {
+            "model_name": self.model_cfg.name,
+            "dataset": self.data_cfg.get("name"),
+            "label_files": fingerprint_label_files(self.data_cfg.root, label_files),
+        }
 
     def inference_yml(self) -> dict[str, Any]:
         """PaddleX-style inference.yml content for an exported detector (DESIGN.md §5)."""

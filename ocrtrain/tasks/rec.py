@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from ocrtrain.config import to_plain
+from ocrtrain.data.common import fingerprint_label_files
 from ocrtrain.data.dictionary import CharDict
 from ocrtrain.postprocess.ctc import ctc_greedy_decode
 from ocrtrain.sheets import caption_sheet
@@ -172,9 +173,12 @@ class RecTask:
         return [None, 3, int(self.model_cfg.image_shape[0]), None]
 
     def provenance(self) -> dict[str, Any]:
+        """Which model, data and dictionary: each label file's path, line count and sha256, the dictionary's hash."""
+        label_files = [f for split in ("train", "val") for f in self.data_cfg[split].label_files]
         return {
             "model_name": self.model_cfg.name,
             "dataset": self.data_cfg.get("name"),
+            "label_files": fingerprint_label_files(self.data_cfg.root, label_files),
             "dict_sha256": self.char_dict.sha256,
         }
 
