@@ -52,3 +52,10 @@ def crop_quad(img: np.ndarray, quad: np.ndarray, rotate_ratio: float = 1.5) -> n
     if crop.shape[0] / crop.shape[1] >= rotate_ratio:
         crop = np.rot90(crop).copy()
     return crop
+
+
+def crop_text_region(img: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """The pipeline's crop of a labelled region: a quad as is, any other polygon by its minimum-area rectangle."""
+    poly = np.asarray(poly, dtype=np.float32).reshape(-1, 2)
+    quad = poly if len(poly) == 4 else cv2.boxPoints(cv2.minAreaRect(poly))
+    return crop_quad(img, order_quad(quad))

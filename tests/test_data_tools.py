@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from ocrtrain.crop import crop_quad, order_quad
-from ocrtrain.data.check import check_dataset, guess_kind
+from ocrtrain.data.check import check_dataset
+from ocrtrain.data.common import label_kind
 from ocrtrain.data.convert import convert
 from ocrtrain.data.det_labels import read_det_labels
 from ocrtrain.data.rec_labels import read_lmdb, read_rec_labels
@@ -158,7 +159,7 @@ def test_ppocrlabel_output_is_read_as_is(tmp_path, demo_dir):
         cv2.imencode(".jpg", cv2.imread(str(crop)))[1].tobytes()
     )
     (folder / "rec_gt.txt").write_text("crop_img/img_2_crop_0.jpg\tEXIT\n", encoding="utf-8")
-    assert guess_kind(folder / "Label.txt") == "det" and guess_kind(folder / "rec_gt.txt") == "rec"
+    assert label_kind(folder / "Label.txt") == "det" and label_kind(folder / "rec_gt.txt") == "rec"
     assert check_dataset(tmp_path, {"train": ["shots/Label.txt"]}, tmp_path / "r1")["ok"]
     assert check_dataset(folder, {"train": ["rec_gt.txt"]}, tmp_path / "r2")["ok"]
 

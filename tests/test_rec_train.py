@@ -114,3 +114,35 @@ def test_exported_recogniser_reads_like_the_pretrained_one(in_repo, tmp_path):
             "PaddleOCR training",
         ]
     )
+
+
+def test_detection_labels_train_recognition_on_their_word_crops(demo_dir):
+    """A det label file among the rec sources: every box but the don't-care ones, cut as the pipeline cuts."""
+    from ocrtrain.crop import crop_text_region
+    from ocrtrain.data.det_labels import read_det_labels
+    from ocrtrain.imageio import read_image
+
+    dataset = RecDataset(demo_dir, ["val.txt"], CharDict.pretrained(), mode="eval")
+    (samples,), _ = read_det_labels(["val.txt"], demo_dir)
+    boxes = [(s, k) for s in samples for k, ignore in enumerate(s.ignore) if not ignore]
+    assert len(dataset) == len(boxes) and [dataset[i]["text"] for i in range(len(dataset))] == [
+        s.texts[k] for s, k in boxes
+    ]
+    img, text, source = dataset._load(0)
+    sample, k = boxes[0]
+    assert np.array_equal(img, crop_text_region(read_image(sample.image_path), sample.polys[k]))
+    assert source.endswith(f"val.txt:1 box {k}") and text == sample.texts[k]
+
+
+def test_multiscale_batches_take_one_height_each_and_repeat():
+    task = build_task(compose("train", [*REC, f"data.root={ROOT}", "rec.multiscale_heights=[32,48,64]"]))
+    dataset = task.train_dataset()
+    np.random.seed(0)
+    heights = set()
+    for start in range(0, 40, 8):
+        items = [dataset[i] for i in range(start, start + 8)]
+        batch = task.collate(items)
+        assert batch["image"].shape[0] == 8 and batch["image"].shape[3] == 320
+        assert np.array_equal(task.collate(items)["image"], batch["image"])  # same indices, same height
+        heights.add(batch["image"].shape[2])
+    assert heights <= {32, 48, 64} and len(heights) > 1

@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ocrtrain.data.common import LabelError
+from ocrtrain.data.common import LabelError, label_kind
 from ocrtrain.data.det_labels import parse_det_line
 from ocrtrain.data.dictionary import CharDict, dictionary_report
 from ocrtrain.data.rec_labels import parse_rec_line, read_lmdb
@@ -49,21 +49,6 @@ class Entry:
     height: int = 0
     width: int = 0
     md5: str = ""
-
-
-def guess_kind(path: Path) -> str:
-    """``det`` when the lines carry JSON box lists after the tab, ``rec`` otherwise (LMDB is always rec)."""
-    if path.is_dir():
-        return "rec"
-    votes = Counter()
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
-        for line in f:
-            _, tab, payload = line.strip().partition("\t")
-            if tab:
-                votes["det" if payload.lstrip().startswith("[{") or payload.strip() == "[]" else "rec"] += 1
-            if sum(votes.values()) >= 20:
-                break
-    return votes.most_common(1)[0][0] if votes else "rec"
 
 
 def _read_lines(root: Path, label_file: str, kind: str, problems: list[str]) -> list[Entry]:
@@ -266,7 +251,7 @@ def check_dataset(
     out_dir.mkdir(parents=True, exist_ok=True)
     if kind == "auto":
         first = next(f for files in splits.values() for f in files)
-        kind = guess_kind(root / first)
+        kind = label_kind(root / first)
     if kind not in ("det", "rec"):
         raise ValueError(f"kind must be det, rec or auto, got {kind!r}")
     char_dict = char_dict or CharDict.pretrained()

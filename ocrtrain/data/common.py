@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,3 +72,18 @@ def fingerprint_label_files(root: str | Path, label_files: list[str]) -> dict[st
             lines = lmdb_count(path)
         files[str(path)] = {"lines": lines, "sha256": digest.hexdigest()}
     return files
+
+
+def label_kind(path: Path) -> str:
+    """``det`` when the lines carry JSON box lists after the tab, ``rec`` otherwise (LMDB is always rec)."""
+    if path.is_dir():
+        return "rec"
+    votes = Counter()
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        for line in f:
+            _, tab, payload = line.strip().partition("\t")
+            if tab:
+                votes["det" if payload.lstrip().startswith("[{") or payload.strip() == "[]" else "rec"] += 1
+            if sum(votes.values()) >= 20:
+                break
+    return votes.most_common(1)[0][0] if votes else "rec"

@@ -16,10 +16,9 @@ import re
 from pathlib import Path
 
 import cv2
-import numpy as np
 from tqdm import tqdm
 
-from ocrtrain.crop import crop_quad, order_quad
+from ocrtrain.crop import crop_text_region
 from ocrtrain.data.common import LabelError, SkipLog
 from ocrtrain.data.det_labels import det_label_line, icdar_gt_to_items, read_det_labels
 from ocrtrain.data.rec_labels import lmdb_to_label_file, read_rec_labels, write_lmdb
@@ -84,9 +83,8 @@ def det_to_rec(
         for k, (poly, text, ignore) in enumerate(zip(sample.polys, sample.texts, sample.ignore, strict=True)):
             if ignore:
                 continue
-            quad = poly if len(poly) == 4 else cv2.boxPoints(cv2.minAreaRect(poly.astype(np.float32)))
             rel = f"crops/{sample.image_path.stem}_{k}.png"
-            cv2.imwrite(str(output / rel), crop_quad(img, order_quad(quad)))
+            cv2.imwrite(str(output / rel), crop_text_region(img, poly))
             lines.append(f"{rel}\t{text}")
     (output / "labels.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return len(lines), skipped

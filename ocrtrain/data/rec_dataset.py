@@ -1,7 +1,10 @@
-"""The recognition dataset: label files and LMDB databases mixed by ratio_list, encoded with a dictionary."""
+"""The recognition dataset: label files, LMDB databases and detection labels (their word crops), mixed by
+ratio_list and encoded with a dictionary."""
 
 from __future__ import annotations
 
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +13,9 @@ import cv2
 import numpy as np
 from paddle.io import Dataset
 
-from ocrtrain.data.common import LabelError, SkipLog, select_by_ratio
+from ocrtrain.crop import crop_text_region
+from ocrtrain.data.common import LabelError, SkipLog, label_kind, select_by_ratio
+from ocrtrain.data.det_labels import read_det_labels
 from ocrtrain.data.dictionary import CharDict, DictionaryReport, dictionary_report
 from ocrtrain.data.rec_labels import read_lmdb, read_rec_labels
 from ocrtrain.imageio import ImageError, decode_image, read_image
@@ -31,6 +36,14 @@ def build_rec_augment() -> A.Compose:
     )
 
 
+@dataclass(frozen=True)
+class TextRegion:
+    """A labelled box of a detection label file: cut out of its image (the pipeline's crop) when loaded."""
+
+    image_path: Path
+    poly: np.ndarray
+
+
 class RecDataset(Dataset):
     """Items: ``image`` 3 x height x width in [-1, 1] (aspect kept, padded), ``label`` (padded ids), ``length``."""
 
@@ -48,11 +61,14 @@ class RecDataset(Dataset):
         strict: bool = False,
         concat_prob: float = 0.5,
         seed: int = 0,
+        multiscale_heights: list[int] | None = None,
     ):
         super().__init__()
         self.root, self.char_dict, self.mode = Path(root), char_dict, mode
         self.max_text_length, self.height, self.width = max_text_length, image_height, image_width
         self.skip_bad, self.concat_prob = skip_bad, concat_prob
+        # train mode: items keep their image unresized; the collate resizes each batch to one of these heights
+        self.multiscale_heights = list(multiscale_heights or []) if mode == "train" else []
         self.skipped = SkipLog()
         sources = [self._read_source(f) for f in label_files]
         kept = select_by_ratio([len(s) for s in sources], ratio_list, seed)
@@ -69,10 +85,20 @@ class RecDataset(Dataset):
         self._aug = None
 
     def _read_source(self, label_file: str) -> list[tuple[Any, str, str]]:
-        """(image path or encoded bytes, text, "file:line") of a label file or an LMDB directory."""
+        """(image path, encoded bytes or text region, text, "file:line") of a label file, an LMDB directory or
+        a detection label file (every box but the don't-care ones becomes a sample)."""
         path = self.root / label_file
         if path.is_dir():
             return [(image, text, source) for image, text, source in read_lmdb(path)]
+        if label_kind(path) == "det":
+            (det_samples,), skipped = read_det_labels([label_file], self.root, self.skip_bad)
+            self.skipped.problems.extend(skipped.problems)
+            return [
+                (TextRegion(s.image_path, poly), text, f"{s.source} box {k}")
+                for s in det_samples
+                for k, (poly, text, ignore) in enumerate(zip(s.polys, s.texts, s.ignore, strict=True))
+                if not ignore
+            ]
         samples, skipped = read_rec_labels(label_file, self.root, self.skip_bad)
         self.skipped.problems.extend(skipped.problems)
         return [(s.image_path, s.text, s.source) for s in samples]
@@ -90,7 +116,10 @@ class RecDataset(Dataset):
         for attempt in range(len(self.samples)):
             image, text, source = self.samples[(index + attempt) % len(self.samples)]
             try:
-                img = decode_image(image, source) if isinstance(image, bytes) else read_image(image)
+                if isinstance(image, TextRegion):
+                    img = crop_text_region(read_image(image.image_path), image.poly)
+                else:
+                    img = decode_image(image, source) if isinstance(image, bytes) else read_image(image)
                 return img, text, source
             except ImageError as e:
                 error = LabelError(*source.rsplit(":", 1), f"unreadable image: {e}")
@@ -125,9 +154,25 @@ class RecDataset(Dataset):
         label = np.zeros(self.max_text_length, np.int32)
         label[: len(ids)] = ids
         return {
-            "image": resize_norm_rec(img, self.height, self.width),
+            "image": img if self.multiscale_heights else resize_norm_rec(img, self.height, self.width),
+            "index": np.int64(index),
             "label": label,
             "length": np.int64(len(ids)),
             "text": text,
             "source": source,
         }
+
+
+def collate_rec(samples: list[dict[str, Any]], heights: list[int], width: int) -> dict[str, Any]:
+    """Stack a batch; with multi-scale ``heights`` first resize every image to one height picked for the batch.
+
+    The pick is a function of the batch's sample indices, so a resumed run sees the same heights as the original.
+    """
+    if heights:
+        indices = np.array([s["index"] for s in samples], np.int64)
+        height = heights[zlib.crc32(indices.tobytes()) % len(heights)]
+        samples = [{**s, "image": resize_norm_rec(s["image"], height, width)} for s in samples]
+    return {
+        k: [s[k] for s in samples] if isinstance(samples[0][k], str) else np.stack([s[k] for s in samples])
+        for k in samples[0]
+    }

@@ -80,6 +80,7 @@ class RecTask:
             skip_bad=bool(self.data_cfg.get("skip_bad", False)),
             strict=bool(self.data_cfg.get("strict", False)),
             seed=self.seed,
+            multiscale_heights=list(self.model_cfg.get("multiscale_heights") or []),
         )
         log.info(f"{split} data: {dataset.summary()}")
         return dataset
@@ -90,14 +91,11 @@ class RecTask:
     def eval_dataset(self):
         return self._dataset("val", "eval")
 
-    @staticmethod
-    def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            k: [s[k] for s in samples]
-            if isinstance(samples[0][k], str)
-            else np.stack([s[k] for s in samples])
-            for k in samples[0]
-        }
+    def collate(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        from ocrtrain.data.rec_dataset import collate_rec
+
+        heights = list(self.model_cfg.get("multiscale_heights") or [])
+        return collate_rec(samples, heights, int(self.model_cfg.image_shape[1]))
 
     # ---- loss ----------------------------------------------------------------------------------------------------
     def loss(self, model: paddle.nn.Layer, batch: dict[str, Any]) -> dict[str, paddle.Tensor]:
