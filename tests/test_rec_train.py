@@ -146,3 +146,33 @@ def test_multiscale_batches_take_one_height_each_and_repeat():
         assert np.array_equal(task.collate(items)["image"], batch["image"])  # same indices, same height
         heights.add(batch["image"].shape[2])
     assert heights <= {32, 48, 64} and len(heights) > 1
+
+
+def test_gtc_branch_trains_beside_ctc_and_is_dropped_at_export(tmp_path):
+    paddle.seed(0)
+    np.random.seed(0)
+    task = build_task(compose("train", [*REC, f"data.root={ROOT}", "rec.gtc.enabled=true"]))
+    model = task.build_model()
+    report = load_pretrained(model, "PP-OCRv4_mobile_rec")
+    assert report.matched_fraction == 1.0 and not report.missing
+    assert any("GTC (NRTR) branch" in how for how in report.initialised.values())
+
+    dataset = task.train_dataset()
+    batch = task.collate([dataset[i] for i in range(8)])
+    model.train()
+    optimizer = paddle.optimizer.Adam(learning_rate=1e-3, parameters=model.parameters())
+    before = task.loss(model, batch)
+    assert set(before) == {"loss", "loss_ctc", "loss_gtc"}
+    assert float(before["loss"]) == pytest.approx(
+        float(before["loss_ctc"]) + float(before["loss_gtc"]), rel=1e-5
+    )
+    before["loss"].backward()
+    optimizer.step()
+    assert float(task.loss(model, batch)["loss_gtc"]) < float(before["loss_gtc"])
+
+    # the exported program is the CTC path alone: the same parameters as a model built without GTC
+    ctc_only = build_task(compose("train", [*REC, f"data.root={ROOT}"])).build_model()
+    save_inference(model, tmp_path / "gtc", [None, 3, 48, None])
+    save_inference(ctc_only, tmp_path / "ctc", [None, 3, 48, None])
+    sizes = [(tmp_path / d / "inference.pdiparams").stat().st_size for d in ("gtc", "ctc")]
+    assert sizes[0] == sizes[1]

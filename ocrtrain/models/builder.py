@@ -11,7 +11,7 @@ import paddle
 from paddle import nn
 
 from ocrtrain.models.backbones import PPLCNetV3
-from ocrtrain.models.heads import CTCRecHead, DBHead
+from ocrtrain.models.heads import CTCRecHead, DBHead, NRTRDecoder
 from ocrtrain.models.necks import RSEFPN
 from ocrtrain.models.weights import read_inference_weights, read_pdparams
 
@@ -44,23 +44,41 @@ def build_det_model(arch: dict[str, Any]) -> DetModel:
 
 
 class RecModel(nn.Layer):
-    def __init__(self, backbone: nn.Layer, head: nn.Layer):
+    """Backbone + CTC head; with ``gtc`` also the NRTR decoder, which only a training forward given
+    ``gtc_tokens`` runs (``{"ctc": logits, "gtc": logits}``). Evaluation and export see the CTC path alone."""
+
+    def __init__(self, backbone: nn.Layer, head: nn.Layer, gtc: nn.Layer | None = None):
         super().__init__()
-        self.backbone, self.head = backbone, head
+        self.backbone, self.head, self.gtc = backbone, head, gtc
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return self.head(self.backbone(x))
+    def forward(
+        self, x: paddle.Tensor, gtc_tokens: paddle.Tensor | None = None
+    ) -> paddle.Tensor | dict[str, paddle.Tensor]:
+        features = self.backbone(x)
+        ctc = self.head(features)
+        if self.training and self.gtc is not None and gtc_tokens is not None:
+            return {"ctc": ctc, "gtc": self.gtc(features, gtc_tokens)}
+        return ctc
 
 
-def build_rec_model(arch: dict[str, Any], num_classes: int) -> RecModel:
-    """PP-OCRv4 recognition (PPLCNetV3 + SVTR encoder + CTC) for ``num_classes`` (dictionary + space + blank)."""
+def build_rec_model(arch: dict[str, Any], num_classes: int, gtc: dict[str, Any] | None = None) -> RecModel:
+    """PP-OCRv4 recognition (PPLCNetV3 + SVTR encoder + CTC) for ``num_classes`` (dictionary + space + blank);
+    ``gtc`` (``{"enabled": true, "dim": 384, "decoder_layers": 4, "max_len": 27}``) adds the NRTR branch."""
     backbone_cfg, head_cfg = dict(arch["backbone"]), dict(arch["head"])
     _check_name("backbone", backbone_cfg.pop("name"), "PPLCNetV3")
     _check_name("head", head_cfg.pop("name"), "CTCRecHead")
     backbone = PPLCNetV3(scale=backbone_cfg.get("scale", 0.95), det=False)
-    return RecModel(
-        backbone, CTCRecHead(backbone.out_channels, num_classes, dict(head_cfg.get("encoder", {})))
-    )
+    head = CTCRecHead(backbone.out_channels, num_classes, dict(head_cfg.get("encoder", {})))
+    decoder = None
+    if gtc and gtc.get("enabled"):
+        decoder = NRTRDecoder(
+            backbone.out_channels,
+            num_classes - 1,
+            gtc.get("dim", 384),
+            gtc.get("decoder_layers", 4),
+            gtc["max_len"],
+        )
+    return RecModel(backbone, head, decoder)
 
 
 @dataclass
@@ -177,6 +195,12 @@ def load_pretrained(model: nn.Layer, source: str | Path, characters: list[str] |
     report = LoadReport(str(source))
     if isinstance(model, DetModel):
         _copy_det_threshold_branch(weights, set(state), report)
+    if isinstance(model, RecModel):
+        for name in state:
+            if name.startswith("gtc.") and name not in weights:
+                report.initialised[name] = (
+                    "fresh: the GTC (NRTR) branch is not shipped, it trains from scratch"
+                )
     if isinstance(model, RecModel) and characters is not None and CTC_WEIGHT in weights:
         from ocrtrain.data.dictionary import CharDict
 

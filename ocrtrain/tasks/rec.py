@@ -42,7 +42,9 @@ class RecTask:
     def build_model(self) -> paddle.nn.Layer:
         from ocrtrain.models.builder import build_rec_model
 
-        return build_rec_model(to_plain(self.model_cfg.arch), self.char_dict.num_classes)
+        gtc = to_plain(self.model_cfg.get("gtc")) or {}
+        gtc["max_len"] = int(self.model_cfg.max_text_length) + 2  # start + text + end
+        return build_rec_model(to_plain(self.model_cfg.arch), self.char_dict.num_classes, gtc)
 
     def load_pretrained(self, model: paddle.nn.Layer) -> None:
         from ocrtrain.models.builder import load_pretrained
@@ -99,13 +101,23 @@ class RecTask:
 
     # ---- loss ----------------------------------------------------------------------------------------------------
     def loss(self, model: paddle.nn.Layer, batch: dict[str, Any]) -> dict[str, paddle.Tensor]:
-        if self._loss is None:
-            from ocrtrain.losses.ctc_loss import CTCLoss
+        """CTC loss; with the GTC branch enabled also its NRTR loss, added with weight ``gtc.weight``."""
+        from ocrtrain.losses.ctc_loss import CTCLoss
+        from ocrtrain.losses.gtc_loss import NRTRLoss, nrtr_tokens
 
-            self._loss = CTCLoss()
+        if self._loss is None:
+            self._loss = CTCLoss(), NRTRLoss()
+        ctc_loss, gtc_loss = self._loss
         as_tensor = lambda v: v if isinstance(v, paddle.Tensor) else paddle.to_tensor(v)  # noqa: E731
-        logits = model(as_tensor(batch["image"]))
-        return self._loss(logits, as_tensor(batch["label"]), as_tensor(batch["length"]))
+        label, length = as_tensor(batch["label"]), as_tensor(batch["length"])
+        gtc = self.model_cfg.get("gtc")
+        if not (gtc and gtc.enabled):
+            return ctc_loss(model(as_tensor(batch["image"])), label, length)
+        tokens = nrtr_tokens(label.numpy(), length.numpy(), int(self.model_cfg.max_text_length) + 2)
+        out = model(as_tensor(batch["image"]), paddle.to_tensor(tokens[:, :-1]))
+        ctc = ctc_loss(out["ctc"], label, length)["loss"]
+        nrtr = gtc_loss(out["gtc"], paddle.to_tensor(tokens[:, 1:]))
+        return {"loss": ctc + float(gtc.weight) * nrtr, "loss_ctc": ctc, "loss_gtc": nrtr}
 
     # ---- evaluation ----------------------------------------------------------------------------------------------
     def evaluate(self, predict: Predictor, progress: bool = True, batch_size: int = 32) -> dict[str, Any]:
