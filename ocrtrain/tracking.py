@@ -50,32 +50,20 @@ def flatten(node: Any, prefix: str = "") -> dict[str, str]:
     return {prefix.rstrip("."): str(node)[:MAX_PARAM_LENGTH]}
 
 
+def _git(args: list[str], directory: str | Path) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=directory, capture_output=True, text=True, timeout=10, check=True
+    ).stdout
+
+
 def git_state(directory: str | Path = ".") -> dict[str, str]:
     """Commit and dirty flag of the git work tree holding ``directory``; empty outside one (or without git)."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=directory,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "status", "--porcelain"],
-            cwd=directory,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout
+        commit = _git(["rev-parse", "HEAD"], directory).strip()
+        dirty = bool(_git(["status", "--porcelain"], directory).strip())
     except (OSError, subprocess.SubprocessError):
         return {}
-    return {
-        "mlflow.source.git.commit": commit,
-        "git.commit": commit,
-        "git.dirty": str(bool(status.strip())).lower(),
-    }
+    return {"mlflow.source.git.commit": commit, "git.commit": commit, "git.dirty": str(dirty).lower()}
 
 
 def fingerprint_params(provenance: dict[str, Any]) -> dict[str, str]:
