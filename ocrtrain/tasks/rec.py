@@ -121,7 +121,8 @@ class RecTask:
 
     # ---- evaluation ----------------------------------------------------------------------------------------------
     def evaluate(self, predict: Predictor, progress: bool = True, batch_size: int = 32) -> dict[str, Any]:
-        """acc / norm_edit_dis over the val split (spaces ignored), case-insensitive acc too, with per-sample details."""
+        """acc / norm_edit_dis over the val split as ``rec.metric`` says (default: spaces ignored, case and symbols
+        count), case-insensitive acc too, with per-sample details."""
         from ocrtrain.metrics.rec_metric import RecMetricOptions, edit_distance, rec_metrics
 
         dataset = self.eval_dataset()
@@ -138,12 +139,16 @@ class RecTask:
                     {"source": item["source"], "truth": item["text"], "prediction": text, "score": score}
                 )
         preds, truths = [d["prediction"] for d in details], [d["truth"] for d in details]
+        options = RecMetricOptions(**(to_plain(self.model_cfg.get("metric")) or {}))
         for d in details:
-            d["edit_distance"] = edit_distance(d["prediction"].replace(" ", ""), d["truth"].replace(" ", ""))
-        metrics = rec_metrics(preds, truths)
-        metrics["acc_case_insensitive"] = rec_metrics(preds, truths, RecMetricOptions(case_sensitive=False))[
-            "acc"
-        ]
+            d["edit_distance"] = edit_distance(
+                options.normalise(d["prediction"]), options.normalise(d["truth"])
+            )
+        metrics = rec_metrics(preds, truths, options)
+        caseless = RecMetricOptions(
+            options.ignore_space, case_sensitive=False, symbol_insensitive=options.symbol_insensitive
+        )
+        metrics["acc_case_insensitive"] = rec_metrics(preds, truths, caseless)["acc"]
         return {**metrics, "samples": len(details), "details": details}
 
     def render_worst(self, details: list[dict[str, Any]], path: Path, k: int = 8) -> Path:
