@@ -30,7 +30,7 @@ def _check(cfg: DictConfig) -> int:
     from ocrtrain.data.check import CheckOptions, check_dataset, summary_table
     from ocrtrain.data.dictionary import CharDict
 
-    if cfg.data is None:
+    if cfg.get("data") is None:
         raise ValueError(
             "check needs a dataset: data=<name from conf/data> (or data.root=... with label files)"
         )
