@@ -37,6 +37,7 @@ class RecTask:
             CharDict.from_file(Path(data_cfg.root) / dict_file) if dict_file else CharDict.pretrained()
         )
         self._loss = None
+        self._eval_dataset = None
 
     # ---- model ---------------------------------------------------------------------------------------------------
     def build_model(self) -> paddle.nn.Layer:
@@ -91,7 +92,9 @@ class RecTask:
         return self._dataset("train", "train")
 
     def eval_dataset(self):
-        return self._dataset("val", "eval")
+        if self._eval_dataset is None:  # built once: every evaluation and the worst-case sheet share it
+            self._eval_dataset = self._dataset("val", "eval")
+        return self._eval_dataset
 
     def collate(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
         from ocrtrain.data.rec_dataset import collate_rec
