@@ -19,6 +19,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from ocrtrain.data.common import LabelError, label_kind
 from ocrtrain.data.det_labels import parse_det_line
@@ -263,7 +264,14 @@ def check_dataset(
 
     everything = [e for split in entries.values() for e in split]
     with ThreadPoolExecutor(opts.workers) as pool:
-        probes = list(pool.map(_probe, [e.image for e in everything]))
+        probes = list(
+            tqdm(
+                pool.map(_probe, [e.image for e in everything]),
+                total=len(everything),
+                desc="check",
+                unit="img",
+            )
+        )
     usable = {name: [] for name in entries}
     split_of = [name for name, split in entries.items() for _ in split]
     for entry, probe, name in zip(everything, probes, split_of, strict=True):
