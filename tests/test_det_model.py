@@ -73,9 +73,6 @@ def test_train_mode_keeps_the_pretrained_features(det_model, demo_batches):
     finally:
         model.eval()
     assert train_maps.shape[1] == 3  # probability, threshold, binary
-    # the unshipped threshold branch starts at the inference threshold: the binary map is the inference one
-    assert np.allclose(train_maps[:, 1], 0.3, atol=1e-6)
-    assert np.allclose(train_maps[:, 2], 1 / (1 + np.exp(-50 * (train_maps[:, 0] - 0.3))), atol=1e-5)
     assert np.abs(train_maps[:, 0] - eval_prob).mean() < 0.03
     text = eval_prob > 0.5
     assert (train_maps[:, 0][text] > 0.3).mean() > 0.95  # text stays text

@@ -143,37 +143,16 @@ def read_weights(source: str | Path) -> dict[str, np.ndarray]:
     )
 
 
-DB_INFERENCE_THRESH = 0.3  # the DB post-process binarises the probability map at this value
-
-
-def _seed_det_threshold_branch(
+def _copy_det_threshold_branch(
     weights: dict[str, np.ndarray], model_keys: set[str], report: LoadReport
 ) -> None:
-    """The shipped detectors lack the threshold branch. Its hidden layers start as copies of the probability
-    branch's (features that know where text is); its last layer outputs the constant 0.3 (zero weights, bias
-    logit(0.3)), so the differentiable binary map ``sigmoid(k (P - T))`` starts as the inference binarisation
-    ``P > 0.3``. (A plain copy makes ``T = P`` and the binary map a flat 0.5 that trains nothing.)"""
-    last = "head.thresh.conv3."
+    """The shipped detectors lack the threshold branch: start it as a copy of the probability branch."""
     for key in sorted(model_keys):
-        if not key.startswith("head.thresh.") or key in weights:
-            continue
-        source = weights.get(key.replace("head.thresh.", "head.binarize.", 1))
-        if source is None:
-            continue
-        if key == f"{last}weight":
-            weights[key] = np.zeros_like(source)
-            report.initialised[key] = (
-                f"zero weights: the threshold map starts at the inference threshold {DB_INFERENCE_THRESH}"
-            )
-        elif key == f"{last}bias":
-            logit = np.log(DB_INFERENCE_THRESH / (1 - DB_INFERENCE_THRESH))
-            weights[key] = np.full_like(source, logit)
-            report.initialised[key] = (
-                f"zero weights: the threshold map starts at the inference threshold {DB_INFERENCE_THRESH}"
-            )
-        else:
-            weights[key] = source
-            report.initialised[key] = "copied from the probability (binarize) branch"
+        if key.startswith("head.thresh.") and key not in weights:
+            source = key.replace("head.thresh.", "head.binarize.", 1)
+            if source in weights:
+                weights[key] = weights[source]
+                report.initialised[key] = "copied from the probability (binarize) branch"
 
 
 CTC_WEIGHT, CTC_BIAS = "head.ctc_head.fc.weight", "head.ctc_head.fc.bias"
@@ -215,7 +194,7 @@ def load_pretrained(model: nn.Layer, source: str | Path, characters: list[str] |
     state = model.state_dict()
     report = LoadReport(str(source))
     if isinstance(model, DetModel):
-        _seed_det_threshold_branch(weights, set(state), report)
+        _copy_det_threshold_branch(weights, set(state), report)
     if isinstance(model, RecModel):
         for name in state:
             if name.startswith("gtc.") and name not in weights:

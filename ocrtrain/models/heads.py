@@ -30,8 +30,8 @@ class DBHead(nn.Layer):
     """Differentiable binarisation. Eval: ``{"maps": probability}``; train: probability, threshold and the
     approximate binary map ``1 / (1 + exp(-k (P - T)))`` concatenated on channels.
 
-    The shipped inference weights hold only the probability branch; the threshold branch is seeded from it and
-    starts at the inference threshold (see ``ocrtrain.models.builder._seed_det_threshold_branch``).
+    The shipped inference weights hold only the probability branch; the threshold branch starts as a copy of it
+    (see ``ocrtrain.models.builder.load_pretrained``), a trained map of where text is, rather than noise.
     """
 
     def __init__(self, in_channels: int, k: int = 50):
