@@ -32,6 +32,8 @@ def main(cfg: DictConfig) -> None:
     from ocrtrain.pipeline.predictor import InferenceModel
     from ocrtrain.tasks import build_task
 
+    if cfg.register and not cfg.tracking.enabled:
+        raise ValueError("register= needs MLflow tracking: drop tracking.enabled=false")
     checkpoint = runs.best_checkpoint(cfg.checkpoint)
     run_dir = runs.run_dir_of(checkpoint)
     run_cfg = runs.run_config(run_dir)
@@ -80,8 +82,6 @@ def main(cfg: DictConfig) -> None:
     if cfg.register:
         from ocrtrain.registry import register_model
 
-        if run.run_id is None:
-            raise ValueError("register= needs tracking: drop tracking.enabled=false")
         lineage = {"training_run_id": meta["ocrtrain"]["training_run_id"], "checkpoint": str(checkpoint)}
         version = register_model(
             run,
