@@ -7,6 +7,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class LabelError(ValueError):
@@ -55,18 +56,19 @@ def select_by_ratio(counts: list[int], ratio_list: list[float] | None, seed: int
     return kept
 
 
-def fingerprint_label_files(root: str | Path, label_files: list[str]) -> dict[str, dict]:
-    """Per label file (or LMDB folder) its path, line/sample count and sha256: what a model was trained on."""
+def fingerprint_label_files(data_cfg: Any) -> dict[str, dict]:
+    """Per label file (or LMDB folder) of a dataset config's train and val splits: its path, line (sample)
+    count and sha256 — what a model was trained and selected on."""
     files = {}
-    for name in label_files:
-        path = Path(root) / name
-        data_file = path / "data.mdb" if path.is_dir() else path
+    for name in (name for split in ("train", "val") for name in data_cfg[split].label_files):
+        path = Path(data_cfg.root) / name
+        is_lmdb = path.is_dir()
         digest, lines = hashlib.sha256(), 0
-        with open(data_file, "rb") as f:
+        with open(path / "data.mdb" if is_lmdb else path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 digest.update(chunk)
-                lines += chunk.count(b"\n")
-        if path.is_dir():
+                lines += 0 if is_lmdb else chunk.count(b"\n")
+        if is_lmdb:
             from ocrtrain.data.rec_labels import lmdb_count
 
             lines = lmdb_count(path)

@@ -80,9 +80,7 @@ def det_to_rec(
                 raise error from None
             skipped.add(error)
             continue
-        for k, (poly, text, ignore) in enumerate(zip(sample.polys, sample.texts, sample.ignore, strict=True)):
-            if ignore:
-                continue
+        for k, poly, text in sample.text_boxes():
             rel = f"crops/{sample.image_path.stem}_{k}.png"
             cv2.imwrite(str(output / rel), crop_text_region(img, poly))
             lines.append(f"{rel}\t{text}")

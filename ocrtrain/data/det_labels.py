@@ -8,6 +8,7 @@ PPOCRLabel writes the same format with extra keys (``difficult``, ``key_cls``), 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,12 @@ class DetSample:
     ignore: list[bool]
     source: str  # "label_file:line"
     extra: dict = field(default_factory=dict)
+
+    def text_boxes(self) -> Iterator[tuple[int, np.ndarray, str]]:
+        """(index, polygon, text) of every box that is not don't-care."""
+        for k, (poly, text, ignore) in enumerate(zip(self.polys, self.texts, self.ignore, strict=True)):
+            if not ignore:
+                yield k, poly, text
 
 
 def parse_det_line(

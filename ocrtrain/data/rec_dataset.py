@@ -96,8 +96,7 @@ class RecDataset(Dataset):
             return [
                 (TextRegion(s.image_path, poly), text, f"{s.source} box {k}")
                 for s in det_samples
-                for k, (poly, text, ignore) in enumerate(zip(s.polys, s.texts, s.ignore, strict=True))
-                if not ignore
+                for k, poly, text in s.text_boxes()
             ]
         samples, skipped = read_rec_labels(label_file, self.root, self.skip_bad)
         self.skipped.problems.extend(skipped.problems)

@@ -159,11 +159,10 @@ class DetTask:
 
     def provenance(self) -> dict[str, Any]:
         """Which model and data: each label file's path, line count and sha256."""
-        label_files = [f for split in ("train", "val") for f in self.data_cfg[split].label_files]
         return {
             "model_name": self.model_cfg.name,
             "dataset": self.data_cfg.get("name"),
-            "label_files": fingerprint_label_files(self.data_cfg.root, label_files),
+            "label_files": fingerprint_label_files(self.data_cfg),
         }
 
     def inference_yml(self) -> dict[str, Any]:

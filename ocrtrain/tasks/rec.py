@@ -44,8 +44,12 @@ class RecTask:
         from ocrtrain.models.builder import build_rec_model
 
         gtc = to_plain(self.model_cfg.get("gtc")) or {}
-        gtc["max_len"] = int(self.model_cfg.max_text_length) + 2  # start + text + end
+        gtc["max_len"] = self._gtc_max_len
         return build_rec_model(to_plain(self.model_cfg.arch), self.char_dict.num_classes, gtc)
+
+    @property
+    def _gtc_max_len(self) -> int:
+        return int(self.model_cfg.max_text_length) + 2  # NRTR tokens: start + text + end
 
     def load_pretrained(self, model: paddle.nn.Layer) -> None:
         from ocrtrain.models.builder import load_pretrained
@@ -105,18 +109,18 @@ class RecTask:
     # ---- loss ----------------------------------------------------------------------------------------------------
     def loss(self, model: paddle.nn.Layer, batch: dict[str, Any]) -> dict[str, paddle.Tensor]:
         """CTC loss; with the GTC branch enabled also its NRTR loss, added with weight ``gtc.weight``."""
-        from ocrtrain.losses.ctc_loss import CTCLoss
-        from ocrtrain.losses.gtc_loss import NRTRLoss, nrtr_tokens
-
         if self._loss is None:
-            self._loss = CTCLoss(), NRTRLoss()
-        ctc_loss, gtc_loss = self._loss
+            from ocrtrain.losses.ctc_loss import CTCLoss
+            from ocrtrain.losses.gtc_loss import NRTRLoss, nrtr_tokens
+
+            self._loss = CTCLoss(), NRTRLoss(), nrtr_tokens
+        ctc_loss, gtc_loss, nrtr_tokens = self._loss
         as_tensor = lambda v: v if isinstance(v, paddle.Tensor) else paddle.to_tensor(v)  # noqa: E731
         label, length = as_tensor(batch["label"]), as_tensor(batch["length"])
         gtc = self.model_cfg.get("gtc")
         if not (gtc and gtc.enabled):
             return ctc_loss(model(as_tensor(batch["image"])), label, length)
-        tokens = nrtr_tokens(label.numpy(), length.numpy(), int(self.model_cfg.max_text_length) + 2)
+        tokens = nrtr_tokens(label.numpy(), length.numpy(), self._gtc_max_len)
         out = model(as_tensor(batch["image"]), paddle.to_tensor(tokens[:, :-1]))
         ctc = ctc_loss(out["ctc"], label, length)["loss"]
         nrtr = gtc_loss(out["gtc"], paddle.to_tensor(tokens[:, 1:]))
@@ -192,11 +196,10 @@ class RecTask:
 
     def provenance(self) -> dict[str, Any]:
         """Which model, data and dictionary: each label file's path, line count and sha256, the dictionary's hash."""
-        label_files = [f for split in ("train", "val") for f in self.data_cfg[split].label_files]
         return {
             "model_name": self.model_cfg.name,
             "dataset": self.data_cfg.get("name"),
-            "label_files": fingerprint_label_files(self.data_cfg.root, label_files),
+            "label_files": fingerprint_label_files(self.data_cfg),
             "dict_sha256": self.char_dict.sha256,
         }
 
