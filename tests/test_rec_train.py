@@ -70,7 +70,9 @@ def test_one_training_step_lowers_the_loss(in_repo):
     model = task.build_model()
     task.load_pretrained(model)
     dataset = task.train_dataset()
-    np.random.seed(0)  # the augmentation draws from numpy's global generator: the same batch whatever ran before
+    np.random.seed(
+        0
+    )  # the augmentation draws from numpy's global generator: the same batch whatever ran before
     batch = task.collate([dataset[i] for i in range(16)])
     optimizer = paddle.optimizer.Adam(learning_rate=2e-4, parameters=model.parameters())
     model.train()
