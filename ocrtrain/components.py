@@ -1,4 +1,5 @@
-"""The component registry: model parts, losses, post-processes and weight sources, found by name.
+"""The component registry: model parts, losses, post-processes, weight sources and label readers,
+found by name.
 
 A component registers itself where it is defined::
 
@@ -25,6 +26,7 @@ PACKAGES: dict[str, str] = {
     "loss": "ocrtrain.losses",
     "postprocess": "ocrtrain.postprocess",
     "weight_source": "ocrtrain.models.weight_sources",
+    "label_reader": "ocrtrain.data.readers",
 }
 
 _REGISTRY: dict[str, dict[str, Any]] = {kind: {} for kind in PACKAGES}
