@@ -17,10 +17,12 @@ from ocrtrain.imageio import ImageError
 from ocrtrain.pipeline.model_source import ModelSourceError
 from ocrtrain.zoo import ModelNotAvailableError
 
-# errors that are the user's input, not our bug: one clear line, no traceback
+# errors that are the user's input, not our bug: one clear line, no traceback.
+# Bad data found while running (a label line, an image) exits with status 1, like any failed run;
+# a wrong command line or config (a name, a path, a number) exits with status 2, like a usage error.
+DATA_ERRORS: tuple[type[Exception], ...] = (ImageError, LabelError)
 USER_ERRORS: tuple[type[Exception], ...] = (
-    ImageError,
-    LabelError,
+    *DATA_ERRORS,
     ModelSourceError,
     ModelNotAvailableError,
     DeviceUnavailableError,
@@ -31,7 +33,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Report a user error as ``error: <message>`` on stderr and exit with status 2 (OCRTRAIN_DEBUG=1: traceback)."""
+    """Report a user error as ``error: <message>`` on stderr and exit with status 1 or 2 (OCRTRAIN_DEBUG=1: traceback)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -42,7 +44,7 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             message = e.args[0] if isinstance(e, KeyError) and e.args else e
             print(f"error: {message}", file=sys.stderr)
-            sys.exit(2)
+            sys.exit(1 if isinstance(e, DATA_ERRORS) else 2)
 
     return wrapper
 

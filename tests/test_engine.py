@@ -1,4 +1,4 @@
-"""Engine mechanics: resumable batch order, the warm-up cosine schedule, atomic checkpoints."""
+"""Engine mechanics: the warm-up cosine schedule, atomic checkpoints."""
 
 from __future__ import annotations
 
@@ -10,32 +10,6 @@ import pytest
 
 from ocrtrain.engine.checkpoint import find_checkpoint, load_checkpoint, read_state, save_checkpoint
 from ocrtrain.engine.optim import WarmupCosine, build_optimizer, scaled_lr
-from ocrtrain.engine.sampler import ResumableBatchSampler
-
-
-def test_resumed_epoch_continues_with_the_same_batches():
-    full = ResumableBatchSampler(50, 8, seed=3)
-    full.set_epoch(2)
-    batches = list(full)
-    resumed = ResumableBatchSampler(50, 8, seed=3)
-    resumed.set_epoch(2, start_batch=4)
-    assert list(resumed) == batches[4:]
-    other_epoch = ResumableBatchSampler(50, 8, seed=3)
-    other_epoch.set_epoch(3)
-    assert list(other_epoch) != batches
-
-
-def test_ranks_split_every_epoch_without_overlap():
-    shards = [ResumableBatchSampler(40, 4, seed=1, rank=r, world_size=2) for r in range(2)]
-    seen = [sum(list(s), []) for s in shards]
-    assert len(shards[0]) == len(shards[1]) == 5
-    assert not set(seen[0]) & set(seen[1]) and len(set(seen[0]) | set(seen[1])) == 40
-
-
-def test_tiny_dataset_still_yields_a_batch():
-    assert list(ResumableBatchSampler(3, 8, shuffle=False)) == [[0, 1, 2]]
-    with pytest.raises(ValueError, match="empty"):
-        ResumableBatchSampler(0, 8)
 
 
 def test_warmup_then_cosine():

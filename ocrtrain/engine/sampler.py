@@ -1,4 +1,7 @@
-"""A batch sampler whose order is a pure function of (seed, epoch), so a resumed run continues at the exact batch."""
+"""A batch sampler whose order and per-sample seeds are a pure function of (seed, epoch).
+
+A resumed run therefore continues at the exact batch, with the same augmentation as an uninterrupted run.
+"""
 
 from __future__ import annotations
 
@@ -49,7 +52,13 @@ class ResumableBatchSampler(Sampler):
             return per_rank // self.batch_size
         return -(-per_rank // self.batch_size)
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def sample_seed(self, position: int) -> int:
+        """The seed of the sample at ``position`` in this epoch's order (across all ranks)."""
+        return int(np.random.SeedSequence([self.seed, self.epoch, position]).generate_state(1)[0])
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        """Per batch a list of ``(index, sample_seed)``: the dataset index and the seed its augmentation draws from."""
         indices = self._rank_indices()
         for b in range(self.start_batch, len(self)):
-            yield indices[b * self.batch_size : (b + 1) * self.batch_size].tolist()
+            positions = range(b * self.batch_size, min((b + 1) * self.batch_size, len(indices)))
+            yield [(int(indices[p]), self.sample_seed(p * self.world_size + self.rank)) for p in positions]

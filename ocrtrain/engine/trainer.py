@@ -2,7 +2,8 @@
 
 Everything task-specific (model, data, loss, evaluation) comes from a :class:`Task`; the loop owns the schedule,
 checkpoints, resume at the exact global step, evaluation cadence, best-checkpoint selection, early stopping,
-signals, progress and metric logging. Multi-device data parallel runs under ``paddle.distributed.launch``:
+signals, progress and metric logging. A signal (Ctrl-C, SIGTERM) ends the run promptly in every phase: between
+steps, while waiting for data and during evaluation; the state of the last finished step is saved. Multi-device data parallel runs under ``paddle.distributed.launch``:
 every rank trains its shard, rank 0 alone evaluates, logs and writes checkpoints.
 """
 
@@ -13,16 +14,18 @@ import math
 import random
 import signal
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import paddle
-from paddle.io import DataLoader, Dataset
+from paddle.io import Dataset
 from tqdm import tqdm
 
 from ocrtrain.engine.checkpoint import find_checkpoint, load_checkpoint, read_state, save_checkpoint
+from ocrtrain.engine.loader import BatchLoader
 from ocrtrain.engine.optim import build_optimizer
 from ocrtrain.engine.sampler import ResumableBatchSampler
 
@@ -46,11 +49,6 @@ class Task(Protocol):
 
 class Tracker(Protocol):
     def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
-
-
-class NullTracker:
-    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        pass
 
 
 @dataclass
@@ -85,11 +83,6 @@ class StopTraining(Exception):
     """Raised inside the loop to end it cleanly (signal or early stopping)."""
 
 
-def _ignore_interrupts(_worker_id: int) -> None:
-    # Ctrl-C reaches the whole process group: workers ignore it so the main process can checkpoint and stop
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -108,21 +101,36 @@ class Trainer:
     ):
         self.task, self.cfg, self.optimizer_cfg = task, cfg, optimizer_cfg
         self.run_dir = Path(run_dir)
-        self.tracker = tracker or NullTracker()
+        self.tracker = tracker
         self.resume = resume
         self.rank = paddle.distributed.get_rank()
         self.world_size = paddle.distributed.get_world_size()
         self.is_main = self.rank == 0
         self._stop_signal: int | None = None
+        self._interruptible = False  # while waiting for data or evaluating, a signal stops the run at once
         self.history_file = self.run_dir / "metrics.jsonl"
+        self._logged: set[tuple[int, str]] = set()  # (step, "train" | "eval") rows already in metrics.jsonl
 
     # ---- bookkeeping -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _row_kind(metrics: dict[str, Any]) -> str:
+        return "eval" if any(k.startswith("eval/") for k in metrics) else "train"
+
+    def _read_logged(self) -> None:
+        """A resumed run replays the steps after its checkpoint: rows the killed run already logged stay single."""
+        if self.history_file.is_file():
+            for line in self.history_file.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    self._logged.add((row["step"], self._row_kind(row)))
+
     def _log(self, metrics: dict[str, float], step: int) -> None:
-        if not self.is_main:
+        if not self.is_main or (step, self._row_kind(metrics)) in self._logged:
             return
         with open(self.history_file, "a", encoding="utf-8") as f:
             f.write(json.dumps({"step": step, **metrics}) + "\n")
-        self.tracker.log_metrics(metrics, step)
+        if self.tracker is not None:
+            self.tracker.log_metrics(metrics, step)
 
     def _state(self, **extra: Any) -> dict[str, Any]:
         meta, _ = self.task.checkpoint_meta()
@@ -136,10 +144,26 @@ class Trainer:
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self._stop_signal = signum
+        if self._interruptible:
+            raise StopTraining(f"received signal {signum}")
 
-    # ---- the loop -----------------------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
         """Train; returns the final state (global step, best metric and where the best checkpoint is)."""
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        self._interruptible = True
+        try:
+            return self._fit()
+        except StopTraining as stop:  # before training started: nothing to save
+            if self.is_main:
+                print(f"stopping: {stop}")
+            raise SystemExit(128 + (self._stop_signal or signal.SIGTERM)) from None
+        finally:
+            self._interruptible = False
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    # ---- the loop -----------------------------------------------------------------------------------------------
+    def _fit(self) -> dict[str, Any]:
         cfg = self.cfg
         seed_everything(cfg.seed + self.rank)
         if self.world_size > 1:
@@ -151,14 +175,7 @@ class Trainer:
         sampler = ResumableBatchSampler(
             len(dataset), cfg.batch_size, seed=cfg.seed, rank=self.rank, world_size=self.world_size
         )
-        loader = DataLoader(
-            dataset,
-            batch_sampler=sampler,
-            collate_fn=self.task.collate,
-            num_workers=cfg.num_workers,
-            use_shared_memory=False,
-            worker_init_fn=_ignore_interrupts,
-        )
+        loader = BatchLoader(dataset, self.task.collate, cfg.num_workers, seed=cfg.seed)
         steps_per_epoch = len(sampler)
         total_steps = steps_per_epoch * cfg.epochs
         if cfg.max_steps:
@@ -168,13 +185,14 @@ class Trainer:
         )
 
         state = {"global_step": 0, "epoch": 0, "step_in_epoch": 0, "best_metric": None, "best_step": None}
-        state["evals_without_improvement"] = 0
+        state.update(evals_without_improvement=0, eval_pending=False)
         if self.resume:
             checkpoint = find_checkpoint(Path(self.resume))
             self.task.check_resume(read_state(checkpoint))
             state.update(
                 {k: v for k, v in load_checkpoint(checkpoint, model, optimizer).items() if k in state}
             )
+            self._read_logged()
             if self.is_main:
                 print(
                     f"resumed from {checkpoint} at global step {state['global_step']} (epoch {state['epoch']})"
@@ -186,7 +204,6 @@ class Trainer:
         train_model = model
         bare_model = model._layers if isinstance(model, paddle.DataParallel) else model
 
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         bar = tqdm(
             total=total_steps,
             initial=state["global_step"],
@@ -209,12 +226,11 @@ class Trainer:
                 bar,
             )
         except StopTraining as stop:
+            self._interruptible = False
             if self.is_main:
-                print(f"stopping: {stop}")
+                print(f"stopping: {stop}; saving the state of step {state['global_step']}")
         finally:
             bar.close()
-            for s, handler in previous.items():
-                signal.signal(s, handler)
         # only a loop that ended normally saves here: after a crash, `latest` keeps the last good state
         self._save("latest", bare_model, optimizer, self._state(**state, total_steps=total_steps))
         if self.is_main:
@@ -232,7 +248,7 @@ class Trainer:
         self,
         model: paddle.nn.Layer,
         bare_model: paddle.nn.Layer,
-        loader: DataLoader,
+        loader: BatchLoader,
         sampler: ResumableBatchSampler,
         optimizer: Any,
         scheduler: Any,
@@ -244,54 +260,71 @@ class Trainer:
         cfg = self.cfg
         window_start, window_samples = time.perf_counter(), 0
         data_time = compute_time = 0.0
+        if state["eval_pending"]:  # the run was stopped during this step's evaluation
+            self._evaluate(bare_model, optimizer, state, total_steps)
         while state["global_step"] < total_steps:
             sampler.set_epoch(state["epoch"], state["step_in_epoch"])
             set_train_mode(model, cfg.freeze_norm)
-            fetch_start = time.perf_counter()
-            for batch in loader:
-                step_start = time.perf_counter()
-                data_time += step_start - fetch_start
-                losses = self.task.loss(model, batch)
-                losses["loss"].backward()
-                optimizer.step()
-                optimizer.clear_grad()
-                lr = optimizer.get_lr()
-                scheduler.step()
-                state["global_step"] += 1
-                state["step_in_epoch"] += 1
-                compute_time += time.perf_counter() - step_start
-                window_samples += len(batch["image"]) * self.world_size
-                step = state["global_step"]
-                loss_value = float(losses["loss"])
-                if not math.isfinite(loss_value):
-                    raise FloatingPointError(f"loss is {loss_value} at step {step}: lower the learning rate")
-                bar.update(1)
-                if step % cfg.log_every_steps == 0 or step == total_steps:
-                    elapsed = time.perf_counter() - window_start
-                    metrics = {k: float(v) for k, v in losses.items()}
-                    metrics.update(
-                        lr=lr,
-                        samples_per_s=window_samples / max(elapsed, 1e-9),
-                        data_time_share=data_time / max(data_time + compute_time, 1e-9),
-                        epoch=state["epoch"],
-                    )
-                    self._log(metrics, step)
-                    bar.set_postfix(
-                        loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", sps=f"{metrics['samples_per_s']:.1f}"
-                    )
-                    window_start, window_samples, data_time, compute_time = time.perf_counter(), 0, 0.0, 0.0
-                if step % eval_every == 0 or step == total_steps:
-                    self._evaluate(bare_model, optimizer, state, total_steps)
-                    set_train_mode(model, cfg.freeze_norm)
-                elif step % cfg.save_every_steps == 0:
-                    self._save("latest", bare_model, optimizer, self._state(**state, total_steps=total_steps))
-                if self._stop_signal is not None:
-                    raise StopTraining(
-                        f"received signal {self._stop_signal}; checkpoint saved at step {step}"
-                    )
-                if step >= total_steps:
-                    return
+            with closing(loader.epoch(sampler, state["epoch"])) as batches:
                 fetch_start = time.perf_counter()
+                while True:
+                    self._interruptible = True
+                    batch = next(batches, None)
+                    self._interruptible = False
+                    if batch is None:
+                        break
+                    step_start = time.perf_counter()
+                    data_time += step_start - fetch_start
+                    losses = self.task.loss(model, batch)
+                    losses["loss"].backward()
+                    optimizer.step()
+                    optimizer.clear_grad()
+                    lr = optimizer.get_lr()
+                    scheduler.step()
+                    state["global_step"] += 1
+                    state["step_in_epoch"] += 1
+                    compute_time += time.perf_counter() - step_start
+                    window_samples += len(batch["image"]) * self.world_size
+                    step = state["global_step"]
+                    loss_value = float(losses["loss"])
+                    if not math.isfinite(loss_value):
+                        raise FloatingPointError(
+                            f"loss is {loss_value} at step {step}: lower the learning rate"
+                        )
+                    bar.update(1)
+                    if step % cfg.log_every_steps == 0 or step == total_steps:
+                        elapsed = time.perf_counter() - window_start
+                        metrics = {k: float(v) for k, v in losses.items()}
+                        metrics.update(
+                            lr=lr,
+                            samples_per_s=window_samples / max(elapsed, 1e-9),
+                            data_time_share=data_time / max(data_time + compute_time, 1e-9),
+                            epoch=state["epoch"],
+                        )
+                        self._log(metrics, step)
+                        bar.set_postfix(
+                            loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", sps=f"{metrics['samples_per_s']:.1f}"
+                        )
+                        window_start, window_samples, data_time, compute_time = (
+                            time.perf_counter(),
+                            0,
+                            0.0,
+                            0.0,
+                        )
+                    if step % eval_every == 0 or step == total_steps:
+                        self._evaluate(bare_model, optimizer, state, total_steps)
+                        set_train_mode(model, cfg.freeze_norm)
+                    elif step % cfg.save_every_steps == 0:
+                        self._save(
+                            "latest", bare_model, optimizer, self._state(**state, total_steps=total_steps)
+                        )
+                    if self._stop_signal is not None:
+                        raise StopTraining(
+                            f"received signal {self._stop_signal}; checkpoint saved at step {step}"
+                        )
+                    if step >= total_steps:
+                        return
+                    fetch_start = time.perf_counter()
             state["epoch"] += 1
             state["step_in_epoch"] = 0
 
@@ -301,8 +334,12 @@ class Trainer:
         if not self.is_main:
             return
         model.eval()
+        state["eval_pending"] = True  # a signal during evaluation saves this; the resumed run evaluates first
+        self._interruptible = True
         with paddle.no_grad():
             report = self.task.evaluate(self.task.dygraph_predictor(model), progress=self.cfg.progress)
+        self._interruptible = False
+        state["eval_pending"] = False
         value = float(report[self.task.metric_name])
         step = state["global_step"]
         improved = state["best_metric"] is None or value > state["best_metric"]

@@ -1,0 +1,177 @@
+"""Training batches built in worker processes, with errors that end the run instead of hanging it.
+
+Each item of a batch is ``(index, sample_seed)`` (see :mod:`ocrtrain.engine.sampler`): before a sample is built,
+python's ``random`` and numpy's global generator are seeded from its ``sample_seed``, so augmentation that draws
+from them (albumentations, our transforms) gives the same sample in any worker, in any run. Workers are forked per
+epoch, receive batch numbers through a bounded task queue and send back the collated batch or the error; the main
+process delivers batches in order, re-raises a worker's exception as itself (e.g. ``LabelError`` with its
+``file:line``), notices a worker that died, and gives up after ``timeout_s`` without a batch. Closing the iterator
+(end of epoch, ``max_steps``, an error, a signal) terminates the workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import pickle
+import queue
+import random
+import signal
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+Item = tuple[int, int]  # (index into the dataset, sample_seed)
+
+
+class DataWorkerError(RuntimeError):
+    """A data worker failed with an exception that cannot travel between processes, or died."""
+
+
+def seed_process(*key: int) -> None:
+    """Seed python's and numpy's global generators from a tuple of non-negative ints."""
+    state = np.random.SeedSequence([int(k) for k in key]).generate_state(2)
+    random.seed(int(state[0]))
+    np.random.seed(int(state[1]))
+
+
+def build_batch(dataset: Any, collate: Callable[[list[Any]], Any], items: list[Item]) -> Any:
+    samples = []
+    for index, sample_seed in items:
+        seed_process(sample_seed)
+        samples.append(dataset[index])
+    return collate(samples)
+
+
+class _RemoteError:
+    """An exception on its way from a worker: its class, args and attributes, rebuilt as itself in the main process.
+
+    Exceptions whose ``__init__`` takes other arguments than their ``args`` cannot be unpickled directly; rebuilding
+    skips ``__init__``, so the main process raises the worker's exception with its message and attributes intact.
+    """
+
+    def __init__(self, error: BaseException, items: list[Item]):
+        self.cls, self.args, self.state = type(error), error.args, dict(vars(error))
+        self.text = f"{type(error).__name__}: {error}"
+        self.trace = "".join(traceback.format_exception(error))
+        self.indices = [index for index, _ in items]
+
+    def rebuild(self) -> BaseException:
+        error = self.cls.__new__(self.cls)
+        error.args = self.args
+        vars(error).update(self.state)
+        return error
+
+
+def _portable(error: BaseException, items: list[Item]) -> Any:
+    """What crosses back to the main process: the error rebuilt there, or its text when even that cannot travel."""
+    remote = _RemoteError(error, items)
+    try:
+        pickle.loads(pickle.dumps(remote)).rebuild()
+        return remote
+    except Exception:
+        return DataWorkerError(f"building samples {remote.indices}: {remote.text}\n{remote.trace}")
+
+
+def _work(dataset: Any, collate: Callable, tasks: Any, results: Any, key: tuple[int, ...]) -> None:
+    # Ctrl-C reaches the whole process group: workers ignore it and the main process decides what happens
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    seed_process(*key)
+    while (task := tasks.get()) is not None:
+        number, items = task
+        try:
+            results.put((number, True, build_batch(dataset, collate, items)))
+        except Exception as e:
+            results.put((number, False, _portable(e, items)))
+
+
+class BatchLoader:
+    """Batches of ``dataset`` built by ``num_workers`` processes (0: in the calling thread)."""
+
+    def __init__(
+        self,
+        dataset: Any,
+        collate: Callable[[list[Any]], Any],
+        num_workers: int = 0,
+        seed: int = 0,
+        prefetch_per_worker: int = 2,
+        timeout_s: float = 600.0,
+    ):
+        self.dataset, self.collate, self.num_workers, self.seed = dataset, collate, num_workers, seed
+        self.prefetch = max(1, prefetch_per_worker) * max(1, num_workers)
+        self.timeout_s = timeout_s
+
+    def epoch(self, batches: Iterable[list[Item]], epoch: int = 0) -> Iterator[Any]:
+        """The collated batches, in the order of ``batches``."""
+        if self.num_workers == 0:
+            for items in batches:
+                yield build_batch(self.dataset, self.collate, items)
+            return
+        ctx = mp.get_context("fork")
+        tasks, results = ctx.Queue(), ctx.Queue()
+        workers = [
+            ctx.Process(
+                target=_work,
+                args=(self.dataset, self.collate, tasks, results, (self.seed, epoch, worker_id)),
+                daemon=True,
+            )
+            for worker_id in range(self.num_workers)
+        ]
+        for w in workers:
+            w.start()
+        try:
+            yield from self._in_order(iter(batches), tasks, results, workers)
+        finally:
+            for w in workers:
+                if w.is_alive():
+                    w.kill()
+            for w in workers:
+                w.join(timeout=5)
+            for q in (tasks, results):
+                q.cancel_join_thread()
+                q.close()
+
+    def _in_order(self, batches: Iterator, tasks: Any, results: Any, workers: list) -> Iterator[Any]:
+        sent = delivered = 0
+        arrived: dict[int, tuple[bool, Any]] = {}
+
+        def submit() -> None:
+            nonlocal sent
+            items = next(batches, None)
+            if items is not None:
+                tasks.put((sent, items))
+                sent += 1
+
+        for _ in range(self.prefetch):
+            submit()
+        while delivered < sent:
+            waited = 0.0
+            while delivered not in arrived:
+                try:
+                    number, ok, payload = results.get(timeout=1.0)
+                except queue.Empty:
+                    waited += 1.0
+                    dead = [(i, w.exitcode) for i, w in enumerate(workers) if not w.is_alive()]
+                    if dead:
+                        raise DataWorkerError(
+                            f"data worker {dead[0][0]} died (exit code {dead[0][1]}); "
+                            "out of memory? try fewer trainer.num_workers or a smaller trainer.batch_size"
+                        ) from None
+                    if waited >= self.timeout_s:
+                        raise DataWorkerError(
+                            f"no training batch for {self.timeout_s:.0f} s: is a data file stuck on a slow mount?"
+                        ) from None
+                    continue
+                arrived[number] = (ok, payload)
+            ok, payload = arrived.pop(delivered)
+            delivered += 1
+            if isinstance(payload, _RemoteError):  # the traceback shows the worker's side as the cause
+                where = DataWorkerError(
+                    f"in a data worker, building samples {payload.indices}:\n{payload.trace}"
+                )
+                raise payload.rebuild() from where
+            if not ok:
+                raise payload
+            submit()
+            yield payload

@@ -1,0 +1,106 @@
+"""A bad sample, a stuck read or a signal ends training promptly, with the cause named (the real CLI, a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import DEMO
+
+SMALL = ["det=PP-OCRv4_mobile_det", "data=icdar2015_demo", "det.train_transform.crop_size=320"]
+QUICK = ["trainer.max_steps=4", "trainer.batch_size=2", "tracking.enabled=false", "trainer.progress=false"]
+STARTUP_S = 90  # imports, model build and pretrained weights on a busy 2-core machine
+PROMPT_S = 10  # from the failure (or signal) to the process' exit
+
+
+def dataset_with(root: Path, name: str, content: bytes | None) -> Path:
+    """A training file of a good line and, at line 2, one whose image is ``content`` (None: a FIFO nobody writes)."""
+    shutil.copytree(DEMO / "images", root / "images")
+    lines = (DEMO / "train.txt").read_text().splitlines()
+    if content is None:
+        os.mkfifo(root / "images" / name)
+    else:
+        (root / "images" / name).write_bytes(content)
+    box = json.dumps([{"transcription": "word", "points": [[0, 0], [1, 0], [1, 1], [0, 1]]}])
+    (root / "train.txt").write_text(f"{lines[0]}\nimages/{name}\t{box}\n")  # one batch of 2 holds both
+    shutil.copy(DEMO / "val.txt", root / "val.txt")
+    return root
+
+
+def start_training(root: Path, cwd: Path, *overrides: str) -> subprocess.Popen:
+    args = [sys.executable, "-m", "ocrtrain.train", *SMALL, f"data.root={root}", *QUICK, *overrides]
+    return subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float) -> tuple[int, str]:
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"training still running after {timeout:.0f} s (hung):\n{err[-3000:]}")
+    return proc.returncode, err
+
+
+def jpeg_bytes() -> bytes:
+    return cv2.imencode(".jpg", cv2.imread(str(DEMO / "images" / "img_1.jpg")))[1].tobytes()
+
+
+BAD_IMAGES = {
+    "text.jpg": (b"this is not an image\n", "unreadable image"),
+    "empty.jpg": (b"", "unreadable image"),
+    "truncated.jpg": (jpeg_bytes()[:300], "unreadable image"),
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "workers"), [("text.jpg", 0), ("empty.jpg", 2), ("truncated.jpg", 2), ("text.jpg", 2)]
+)
+def test_a_bad_image_ends_training_with_its_file_and_line(tmp_path, name, workers):
+    content, reason = BAD_IMAGES[name]
+    root = dataset_with(tmp_path / "data", name, content)
+    proc = start_training(root, tmp_path, f"trainer.num_workers={workers}")
+    code, err = finish(proc, STARTUP_S + PROMPT_S)
+    assert code == 1, err[-3000:]
+    assert f"error: {root / 'train.txt'}:2: {reason}" in err and "Traceback" not in err, err[-3000:]
+
+
+def test_a_one_pixel_image_with_a_box_does_not_hang(tmp_path):
+    one_pixel = cv2.imencode(".png", np.full((1, 1, 3), 200, np.uint8))[1].tobytes()
+    root = dataset_with(tmp_path / "data", "dot.png", one_pixel)
+    code, err = finish(start_training(root, tmp_path, "trainer.num_workers=2"), STARTUP_S + 60)
+    # either the degenerate image is handled and training runs, or the run names the file and line
+    assert code == 0 or (code == 1 and f"error: {root / 'train.txt'}:2:" in err), err[-3000:]
+
+
+def wait_for_training_to_start(proc: subprocess.Popen, run_root: Path) -> None:
+    deadline = time.time() + STARTUP_S
+    while time.time() < deadline and proc.poll() is None:
+        if list(run_root.glob("*/train.log")) and any(
+            "train data:" in p.read_text() for p in run_root.glob("*/train.log")
+        ):
+            time.sleep(2)
+            return
+        time.sleep(0.2)
+    pytest.fail("training did not start")
+
+
+@pytest.mark.parametrize(("sig", "workers"), [(signal.SIGTERM, 0), (signal.SIGINT, 2)])
+def test_a_signal_ends_a_run_stuck_reading_data(tmp_path, sig, workers):
+    root = dataset_with(tmp_path / "data", "stuck.jpg", None)  # a read that never returns (a dead network mount)
+    proc = start_training(root, tmp_path, f"trainer.num_workers={workers}", "data.skip_bad=true")
+    wait_for_training_to_start(proc, tmp_path / "outputs" / "train")
+    sent = time.time()
+    proc.send_signal(sig)
+    code, err = finish(proc, PROMPT_S)
+    assert code == 128 + sig, err[-3000:]
+    assert time.time() - sent < PROMPT_S
