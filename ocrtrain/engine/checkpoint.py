@@ -1,15 +1,17 @@
 """Checkpoints that a crash cannot corrupt: model + optimizer + scheduler + step + RNG states, written atomically.
 
-A checkpoint is a directory (``latest/``, ``best/``) holding ``model.pdparams``, ``optimizer.pdopt``, ``state.json``
-and ``rng.pkl`` (and ``dict.txt`` for recognition). It is written to a temporary sibling first and swapped in with
-renames, so a kill at any moment leaves either the old or the new checkpoint complete.
+A checkpoint is a directory (``latest/``, ``best/``) holding ``model.pdparams``, ``optimizer.pdopt``, ``rng.json``
+and ``state.json`` (and ``dict.txt`` for recognition). ``save_checkpoint`` writes ``.<name>.tmp-<pid>`` first,
+``state.json`` last (its presence marks a complete copy), then swaps it in: ``<name>`` -> ``.<name>.old``,
+tmp -> ``<name>``, delete ``.old``. A kill at any moment leaves at least one complete copy among the three;
+``find_checkpoint`` picks the newest complete one and the next save promotes it and deletes the leftovers of dead
+processes. Nothing read here runs code: weights go through the data-only unpickler, RNG states are JSON.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pickle
 import random
 import shutil
 from pathlib import Path
@@ -18,17 +20,50 @@ from typing import Any
 import numpy as np
 import paddle
 
-STATE_FILE = "state.json"
+from ocrtrain import safe_pickle
+from ocrtrain.models.loading import load_weights
+from ocrtrain.models.weight_sources.checkpoint import MODEL_FILE, STATE_FILE, read_checkpoint_weights
+
+__all__ = ["STATE_FILE", "find_checkpoint", "load_checkpoint", "read_state", "save_checkpoint"]
+
+OPTIMIZER_FILE = "optimizer.pdopt"
+RNG_FILE = "rng.json"
+LEGACY_RNG_FILE = "rng.pkl"  # written before rng.json; read with the data-only unpickler
+_GENERATOR_STATE = type(paddle.get_rng_state()[0])
 
 
 def capture_rng() -> dict[str, Any]:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "paddle": paddle.get_rng_state()}
+    """Python, numpy and paddle generator states as JSON-serialisable lists."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": [version, list(internal), gauss],
+        "numpy": [name, keys.tolist(), pos, has_gauss, cached],
+        "paddle": [list(s.__getstate__()) for s in paddle.get_rng_state()],
+    }
+
+
+def _generator_state(values: list[Any]) -> Any:
+    state = _GENERATOR_STATE.__new__(_GENERATOR_STATE)
+    state.__setstate__(tuple(values))
+    return state
 
 
 def restore_rng(states: dict[str, Any]) -> None:
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
-    paddle.set_rng_state(states["paddle"])
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, np.asarray(keys, np.uint32), pos, has_gauss, cached))
+    paddle.set_rng_state(
+        [s if isinstance(s, _GENERATOR_STATE) else _generator_state(s) for s in states["paddle"]]
+    )
+
+
+def _read_rng(checkpoint: Path) -> dict[str, Any]:
+    if (checkpoint / RNG_FILE).is_file():
+        return json.loads((checkpoint / RNG_FILE).read_text(encoding="utf-8"))
+    legacy = checkpoint / LEGACY_RNG_FILE
+    return safe_pickle.load(legacy, [(_GENERATOR_STATE.__module__, _GENERATOR_STATE.__name__)])
 
 
 def _rename_accumulators(state: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
@@ -55,6 +90,67 @@ def set_optimizer_state(
     optimizer.set_state_dict(_rename_accumulators(state, to_unique))
 
 
+# ---- the atomic swap and its recovery ----------------------------------------------------------------------------
+def _complete_step(directory: Path) -> int | None:
+    """The global step of a complete checkpoint directory, None if it is incomplete or absent."""
+    try:
+        state = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (directory / MODEL_FILE).is_file() or not isinstance(state, dict):
+        return None
+    return int(state.get("global_step") or 0)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _temp_copies(directory: Path, dead_only: bool) -> list[Path]:
+    """``.<name>.tmp-<pid>`` siblings (of dead processes only, with ``dead_only``)."""
+    prefix = f".{directory.name}.tmp-"
+    found = []
+    for path in directory.parent.glob(f"{prefix}*"):
+        pid = path.name[len(prefix) :]
+        if not pid.isdigit():
+            continue
+        if not dead_only or (int(pid) != os.getpid() and not _pid_alive(int(pid))):
+            found.append(path)
+    return found
+
+
+def _old_copy(directory: Path) -> Path:
+    return directory.with_name(f".{directory.name}.old")
+
+
+def _newest_complete(directory: Path) -> Path | None:
+    """The complete copy with the highest step among ``directory``, its dead temp copies and ``.old``
+    (``directory`` itself on a tie)."""
+    candidates = [directory, *_temp_copies(directory, dead_only=True), _old_copy(directory)]
+    best, best_step = None, -1
+    for candidate in candidates:
+        step = _complete_step(candidate)
+        if step is not None and step > best_step:
+            best, best_step = candidate, step
+    return best
+
+
+def _recover(directory: Path) -> None:
+    """Make ``directory`` the newest complete copy, then delete ``.old`` and dead processes' temp copies."""
+    newest = _newest_complete(directory)
+    if newest is not None and newest != directory:
+        shutil.rmtree(directory, ignore_errors=True)
+        newest.rename(directory)
+    for leftover in [*_temp_copies(directory, dead_only=True), _old_copy(directory)]:
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 def save_checkpoint(
     directory: Path,
     model: paddle.nn.Layer,
@@ -64,20 +160,19 @@ def save_checkpoint(
 ) -> Path:
     """Write a complete checkpoint to ``directory`` atomically. ``state`` must be JSON-serialisable."""
     directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    _recover(directory)
     tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
-    old = directory.with_name(f".{directory.name}.old")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    paddle.save(model.state_dict(), str(tmp / "model.pdparams"))
+    tmp.mkdir()
+    paddle.save(model.state_dict(), str(tmp / MODEL_FILE))
     if optimizer is not None:
-        paddle.save(optimizer_state(model, optimizer), str(tmp / "optimizer.pdopt"))
-    with open(tmp / "rng.pkl", "wb") as f:
-        pickle.dump(capture_rng(), f)
+        paddle.save(optimizer_state(model, optimizer), str(tmp / OPTIMIZER_FILE))
+    (tmp / RNG_FILE).write_text(json.dumps(capture_rng()), encoding="utf-8")
     for name, text in (extra_files or {}).items():
         (tmp / name).write_text(text, encoding="utf-8")
-    # state.json last: its presence marks a complete checkpoint
-    (tmp / STATE_FILE).write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
-    shutil.rmtree(old, ignore_errors=True)
+    (tmp / STATE_FILE).write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")  # last
+    old = _old_copy(directory)
     if directory.exists():
         directory.rename(old)
     tmp.rename(directory)
@@ -86,16 +181,15 @@ def save_checkpoint(
 
 
 def find_checkpoint(path: Path) -> Path:
-    """A checkpoint directory from itself, a run directory (its ``checkpoints/latest``) or a half-swapped save."""
+    """A complete checkpoint from a checkpoint directory or a run directory (its ``checkpoints/latest``),
+    including the copy a killed save left behind (see the module docstring). Reads only."""
     path = Path(path)
     for candidate in (path, path / "checkpoints" / "latest", path / "latest"):
-        if (candidate / STATE_FILE).is_file():
-            return candidate
-        backup = candidate.with_name(f".{candidate.name}.old")
-        if (backup / STATE_FILE).is_file():  # killed between the two renames of save_checkpoint
-            return backup
+        found = _newest_complete(candidate)
+        if found is not None:
+            return found
     raise FileNotFoundError(
-        f"{path}: no checkpoint here (looked for {STATE_FILE} in it and in checkpoints/latest)"
+        f"{path}: no checkpoint here (looked for a complete {STATE_FILE} in it and in checkpoints/latest)"
     )
 
 
@@ -106,11 +200,16 @@ def read_state(checkpoint: Path) -> dict[str, Any]:
 def load_checkpoint(
     checkpoint: Path, model: paddle.nn.Layer, optimizer: paddle.optimizer.Optimizer | None = None
 ) -> dict[str, Any]:
-    """Restore model (and optimizer and RNG states when given an optimizer); returns the saved state."""
+    """Restore model (and optimizer and RNG states when given an optimizer); returns the saved state.
+
+    Raises ``safe_pickle.UnsafeFileError`` for a file that would run code or is damaged, and
+    ``models.weights.WeightsError`` when the model file lacks most of the model's tensors (both ValueErrors
+    naming the file).
+    """
     checkpoint = Path(checkpoint)
-    model.set_state_dict(paddle.load(str(checkpoint / "model.pdparams")))
+    report = load_weights(model, read_checkpoint_weights(checkpoint), adapt=False)
+    report.raise_if_poor()
     if optimizer is not None:
-        set_optimizer_state(model, optimizer, paddle.load(str(checkpoint / "optimizer.pdopt")))
-        with open(checkpoint / "rng.pkl", "rb") as f:
-            restore_rng(pickle.load(f))
+        set_optimizer_state(model, optimizer, safe_pickle.load_arrays(checkpoint / OPTIMIZER_FILE))
+        restore_rng(_read_rng(checkpoint))
     return read_state(checkpoint)

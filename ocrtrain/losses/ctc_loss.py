@@ -5,7 +5,10 @@ from __future__ import annotations
 import paddle
 import paddle.nn.functional as F
 
+from ocrtrain.components import register
 
+
+@register("loss", "CTCLoss")
 class CTCLoss(paddle.nn.Layer):
     def forward(
         self, logits: paddle.Tensor, labels: paddle.Tensor, label_lengths: paddle.Tensor

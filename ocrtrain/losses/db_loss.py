@@ -8,6 +8,8 @@ from __future__ import annotations
 import paddle
 import paddle.nn.functional as F
 
+from ocrtrain.components import register
+
 
 def balanced_bce(
     pred: paddle.Tensor, gt: paddle.Tensor, mask: paddle.Tensor, ohem_ratio: float, eps: float
@@ -35,13 +37,18 @@ def dice(pred: paddle.Tensor, gt: paddle.Tensor, mask: paddle.Tensor, eps: float
     return 1 - 2.0 * intersection / union
 
 
+@register("loss", "DBLoss")
 class DBLoss(paddle.nn.Layer):
     def __init__(self, alpha: float = 5.0, beta: float = 10.0, ohem_ratio: float = 3.0, eps: float = 1e-6):
         super().__init__()
         self.alpha, self.beta, self.ohem_ratio, self.eps = alpha, beta, ohem_ratio, eps
 
-    def forward(self, maps: paddle.Tensor, batch: dict[str, paddle.Tensor]) -> dict[str, paddle.Tensor]:
-        """``maps``: N x 3 x H x W (probability, threshold, approximate binary) from the model in train mode."""
+    def forward(
+        self, predictions: dict[str, paddle.Tensor], batch: dict[str, paddle.Tensor]
+    ) -> dict[str, paddle.Tensor]:
+        """``predictions["maps"]``: N x 3 x H x W (probability, threshold, approximate binary), the DB head's
+        train-mode output."""
+        maps = predictions["maps"]
         shrink_pred, threshold_pred, binary_pred = maps[:, 0], maps[:, 1], maps[:, 2]
         shrink_map, shrink_mask = batch["shrink_map"], batch["shrink_mask"]
         loss_shrink = self.alpha * balanced_bce(

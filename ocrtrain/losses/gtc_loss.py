@@ -6,6 +6,8 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
+from ocrtrain.components import register
+
 PAD, START, END = 0, 2, 3
 CHAR_OFFSET = 3  # CTC class k (1-based, 0 = blank) is NRTR class k + 3, after pad, unknown, start and end
 
@@ -19,6 +21,7 @@ def nrtr_tokens(labels: np.ndarray, lengths: np.ndarray, max_len: int) -> np.nda
     return tokens
 
 
+@register("loss", "NRTRLoss")
 class NRTRLoss(paddle.nn.Layer):
     def __init__(self, smoothing: float = 0.1):
         super().__init__()

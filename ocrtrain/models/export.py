@@ -1,7 +1,9 @@
 """Saving a trained model as a Paddle 3 inference program (``inference.json`` + ``inference.pdiparams``).
 
-The models train in their re-parameterised form already (see ``backbones.py``), so export needs no branch fusion:
-the eval-mode forward is traced as is; the DB threshold branch, used only in training, is not part of it.
+The models train in their re-parameterised form already (see ``backbones/pplcnetv3.py``), so export needs no
+branch fusion: the eval-mode forward (one tensor, see ``ocrtrain.models``) is traced as is; training-only parts
+(the DB threshold branch, the GTC decoder) are not part of it. Parameters are stored under their training names
+(``backbone.conv1.conv.weight``), so an exported directory is a weight source that loads by name.
 """
 
 from __future__ import annotations
@@ -13,16 +15,15 @@ from paddle import nn
 from paddle.static import InputSpec
 
 
-class _FirstOutput(nn.Layer):
-    """Inference programs return plain tensors: unwrap ``{"maps": ...}`` outputs."""
+class _EvalForward(nn.Layer):
+    """Traced instead of the model itself: ``to_static`` replaces the forward of the layer it is given."""
 
     def __init__(self, model: nn.Layer):
         super().__init__()
         self.model = model
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        out = self.model(x)
-        return out["maps"] if isinstance(out, dict) else out
+        return self.model(x)
 
 
 def save_inference(model: nn.Layer, out_dir: str | Path, input_shape: list[int | None]) -> Path:
@@ -30,10 +31,18 @@ def save_inference(model: nn.Layer, out_dir: str | Path, input_shape: list[int |
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval()
-    static = paddle.jit.to_static(
-        _FirstOutput(model),
-        input_spec=[InputSpec(shape=input_shape, dtype="float32", name="x")],
-        full_graph=True,
-    )
-    paddle.jit.save(static, str(out_dir / "inference"))
+    tensors = model.state_dict()
+    unique_names = {name: tensor.name for name, tensor in tensors.items()}
+    try:
+        for name, tensor in tensors.items():
+            tensor.name = name
+        static = paddle.jit.to_static(
+            _EvalForward(model),
+            input_spec=[InputSpec(shape=input_shape, dtype="float32", name="x")],
+            full_graph=True,
+        )
+        paddle.jit.save(static, str(out_dir / "inference"))
+    finally:  # the optimizer keys its state by the unique names
+        for name, tensor in tensors.items():
+            tensor.name = unique_names[name]
     return out_dir

@@ -8,27 +8,23 @@ import paddle
 import pytest
 import yaml
 
+from ocrtrain.config import compose, to_plain
 from ocrtrain.data.dictionary import CharDict
 from ocrtrain.devices import parse_device
-from ocrtrain.models.builder import build_rec_model, load_pretrained
+from ocrtrain.models.builder import build_model
 from ocrtrain.models.export import save_inference
+from ocrtrain.models.loading import load_pretrained
 from ocrtrain.pipeline.model_source import resolve_model_source
 from ocrtrain.pipeline.predictor import InferenceModel
 from ocrtrain.postprocess.ctc import ctc_greedy_decode
 from ocrtrain.preprocess import resize_norm_rec
 
-ARCH = {
-    "backbone": {"name": "PPLCNetV3", "scale": 0.95},
-    "head": {
-        "name": "CTCRecHead",
-        "encoder": {"dims": 120, "depth": 2, "hidden_dims": 120, "kernel_size": [1, 3]},
-    },
-}
+ARCH = to_plain(compose("train", ["rec=PP-OCRv4_mobile_rec"]).rec.arch)
 
 
 @pytest.fixture(scope="module")
 def rec_model():
-    model = build_rec_model(ARCH, num_classes=6625)
+    model = build_model(ARCH, num_classes=6625)
     report = load_pretrained(model, "PP-OCRv4_mobile_rec")
     model.eval()
     return model, report
@@ -73,7 +69,7 @@ def test_train_mode_returns_logits_of_the_same_prediction(rec_model, word_crops)
     probs = model(x).numpy()
     model.train()
     try:
-        logits = model(x).numpy()
+        logits = model(x)["ctc"].numpy()
     finally:
         model.eval()
     assert np.abs(probs.sum(axis=2) - 1).max() < 1e-4 and not np.allclose(logits.sum(axis=2), 1)

@@ -7,21 +7,22 @@ import paddle
 import pytest
 import yaml
 
-from ocrtrain.config import compose
+from ocrtrain.config import compose, to_plain
 from ocrtrain.devices import parse_device
 from ocrtrain.imageio import read_image
-from ocrtrain.models.builder import build_det_model, load_pretrained
+from ocrtrain.models.builder import build_model
 from ocrtrain.models.export import save_inference
+from ocrtrain.models.loading import load_pretrained
 from ocrtrain.pipeline.model_source import resolve_model_source
 from ocrtrain.pipeline.predictor import InferenceModel
 from ocrtrain.preprocess import normalize_det, resize_det
 
-ARCH = dict(compose("train", ["det=PP-OCRv4_mobile_det"]).det.arch)
+ARCH = to_plain(compose("train", ["det=PP-OCRv4_mobile_det"]).det.arch)
 
 
 @pytest.fixture(scope="module")
 def det_model():
-    model = build_det_model({k: dict(v) for k, v in ARCH.items()})
+    model = build_model(ARCH)
     report = load_pretrained(model, "PP-OCRv4_mobile_det")
     model.eval()
     return model, report
@@ -44,7 +45,7 @@ def test_every_shipped_tensor_loads_and_the_threshold_branch_is_seeded(det_model
 
 
 def test_loading_the_wrong_weights_refuses_to_train():
-    model = build_det_model({k: dict(v) for k, v in ARCH.items()})
+    model = build_model(ARCH)
     report = load_pretrained(model, "PP-OCRv4_mobile_rec")
     assert report.matched_fraction < 0.5
     with pytest.raises(ValueError, match="wrong model for these weights"):
@@ -57,7 +58,7 @@ def test_eval_mode_equals_the_shipped_inference_model(det_model, demo_batches):
         resolve_model_source("PP-OCRv4_mobile_det", "det"), parse_device("cpu"), enable_mkldnn=False
     )
     for x in demo_batches:
-        ours = model(paddle.to_tensor(x))["maps"].numpy()
+        ours = model(paddle.to_tensor(x)).numpy()
         assert ours.shape == x[:, :1].shape
         assert np.abs(ours - shipped(x)).max() <= 1e-4
 
@@ -66,7 +67,7 @@ def test_train_mode_keeps_the_pretrained_features(det_model, demo_batches):
     """The fused form has no identity BatchNorms: train mode changes only the few real BNs' statistics."""
     model, _ = det_model
     x = np.concatenate([demo_batches[0][..., :640], demo_batches[1][..., :640]])
-    eval_prob = model(paddle.to_tensor(x))["maps"].numpy()[:, 0]
+    eval_prob = model(paddle.to_tensor(x)).numpy()[:, 0]
     model.train()
     try:
         train_maps = model(paddle.to_tensor(x))["maps"].numpy()
@@ -88,4 +89,4 @@ def test_export_computes_what_the_checkpoint_computes(det_model, demo_batches, t
             resolve_model_source(str(tmp_path), "det"), parse_device("cpu"), enable_mkldnn=mkldnn
         )
         for x in demo_batches:
-            assert np.abs(exported(x) - model(paddle.to_tensor(x))["maps"].numpy()).max() <= 1e-4
+            assert np.abs(exported(x) - model(paddle.to_tensor(x)).numpy()).max() <= 1e-4

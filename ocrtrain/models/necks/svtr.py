@@ -1,4 +1,4 @@
-"""Necks: RSEFPN for detection, the SVTR sequence encoder for recognition."""
+"""The SVTR sequence encoder of PP-OCRv4 recognition (PaddleOCR's ``SequenceEncoder`` with ``encoder_type: svtr``)."""
 
 from __future__ import annotations
 
@@ -6,68 +6,8 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from ocrtrain.models.backbones import SqueezeExcite
-
-
-def upsample_nearest(x: paddle.Tensor, factor: int) -> paddle.Tensor:
-    """Nearest-neighbour upsampling by an integer factor, written with tile + reshape.
-
-    Same values as ``F.upsample(mode="nearest")``, but exported programs then run with oneDNN on CPU: paddle 3.3's
-    oneDNN executor cannot take the interpolate op's float-list attribute.
-    """
-    if factor == 1:
-        return x
-    n, c, h, w = paddle.shape(x)[0], paddle.shape(x)[1], paddle.shape(x)[2], paddle.shape(x)[3]
-    tiled = x.unsqueeze([3, 5]).tile([1, 1, 1, factor, 1, factor])
-    return tiled.reshape(paddle.stack([n, c, h * factor, w * factor]))
-
-
-class RSELayer(nn.Layer):
-    """conv (no bias) followed by squeeze-excitation, with a residual shortcut around the attention."""
-
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, shortcut: bool = True):
-        super().__init__()
-        self.in_conv = nn.Conv2D(in_ch, out_ch, kernel, padding=kernel // 2, bias_attr=False)
-        self.se_block = SqueezeExcite(out_ch, hardsigmoid_slope=0.2)
-        self.shortcut = shortcut
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = self.in_conv(x)
-        return x + self.se_block(x) if self.shortcut else self.se_block(x)
-
-
-class RSEFPN(nn.Layer):
-    """Top-down feature pyramid over the four backbone maps; returns their fusion at stride 4 (out_channels)."""
-
-    def __init__(self, in_channels: list[int], out_channels: int = 96, shortcut: bool = True):
-        super().__init__()
-        self.out_channels = out_channels
-        self.ins_conv = nn.LayerList([RSELayer(c, out_channels, 1, shortcut) for c in in_channels])
-        self.inp_conv = nn.LayerList(
-            [RSELayer(out_channels, out_channels // 4, 3, shortcut) for _ in in_channels]
-        )
-
-    def forward(self, features: list[paddle.Tensor]) -> paddle.Tensor:
-        # indexing rather than zip(): paddle.jit.to_static traces this forward for export
-        lateral = [self.ins_conv[i](f) for i, f in enumerate(features)]
-        merged = [lateral[3]]
-        for level in (2, 1, 0):  # top-down: add the upsampled coarser map
-            merged.insert(0, lateral[level] + upsample_nearest(merged[0], 2))
-        outs = [self.inp_conv[i](m) for i, m in enumerate(merged)]
-        scaled = [upsample_nearest(o, 2**i) for i, o in enumerate(outs)]
-        return paddle.concat(scaled[::-1], axis=1)
-
-
-class ConvBNSwish(nn.Layer):
-    def __init__(self, in_ch: int, out_ch: int, kernel: tuple[int, int] = (1, 1)):
-        super().__init__()
-        self.conv = nn.Conv2D(
-            in_ch, out_ch, kernel, padding=(kernel[0] // 2, kernel[1] // 2), bias_attr=False
-        )
-        self.norm = nn.BatchNorm2D(out_ch)
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return F.swish(self.norm(self.conv(x)))
+from ocrtrain.components import register
+from ocrtrain.models.layers import ConvBNSwish
 
 
 class GlobalAttention(nn.Layer):
@@ -111,6 +51,7 @@ class SVTRBlock(nn.Layer):
         return x + self.dropout(self.mlp(self.norm2(x)))
 
 
+@register("neck", "SVTREncoder")
 class SVTREncoder(nn.Layer):
     """PP-OCRv4's sequence encoder: local convs, SVTR blocks over the width, fused back with a shortcut.
 

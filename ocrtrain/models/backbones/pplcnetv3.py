@@ -12,7 +12,9 @@ from __future__ import annotations
 import paddle
 import paddle.nn.functional as F
 from paddle import nn
-from paddle.nn.initializer import Constant
+
+from ocrtrain.components import register
+from ocrtrain.models.layers import ConvBN, FusedRepLayer, SqueezeExcite, make_divisible
 
 # stage: (kernel, in, out, stride, use_se) per block, before width scaling
 STAGES_DET = {
@@ -43,62 +45,6 @@ STAGES_REC = {
 DET_OUT_CHANNELS = [16, 24, 56, 480]  # the 1x1 projections of the four detection outputs, before scaling
 
 
-def make_divisible(value: float, divisor: int = 16) -> int:
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * value else rounded
-
-
-class ScaleBias(nn.Layer):
-    """A learnable scalar affine ``scale * x + bias`` (PaddleOCR's LearnableAffineBlock)."""
-
-    def __init__(self, scale_name: str = "scale", bias_name: str = "bias"):
-        super().__init__()
-        self._names = (scale_name, bias_name)
-        setattr(self, scale_name, self.create_parameter([1], default_initializer=Constant(1.0)))
-        setattr(self, bias_name, self.create_parameter([1], default_initializer=Constant(0.0)))
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return getattr(self, self._names[0]) * x + getattr(self, self._names[1])
-
-
-class HardSwishAffine(ScaleBias):
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return super().forward(F.hardswish(x))
-
-
-class FusedRepLayer(nn.Layer):
-    """conv(+bias) -> learnable affine (w, b) -> [hard-swish -> learnable affine] unless the stride is 2."""
-
-    def __init__(
-        self, in_ch: int, out_ch: int, kernel: int, stride: int | tuple[int, int] = 1, groups: int = 1
-    ):
-        super().__init__()
-        self.reparam_conv = nn.Conv2D(in_ch, out_ch, kernel, stride, padding=(kernel - 1) // 2, groups=groups)
-        self.w = self.create_parameter([1], default_initializer=Constant(1.0))
-        self.b = self.create_parameter([1], default_initializer=Constant(0.0))
-        self.has_activation = stride != 2
-        if self.has_activation:
-            self.activation = HardSwishAffine()
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        out = self.w * self.reparam_conv(x) + self.b
-        return self.activation(out) if self.has_activation else out
-
-
-class SqueezeExcite(nn.Layer):
-    """Channel attention: global average -> 1x1 (c/4) -> ReLU -> 1x1 (c) -> hard-sigmoid -> rescale."""
-
-    def __init__(self, channels: int, reduction: int = 4, hardsigmoid_slope: float = 1 / 6):
-        super().__init__()
-        self.conv1 = nn.Conv2D(channels, channels // reduction, 1)
-        self.conv2 = nn.Conv2D(channels // reduction, channels, 1)
-        self.slope = hardsigmoid_slope
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        attention = F.relu(self.conv1(F.adaptive_avg_pool2d(x, 1)))
-        return x * F.hardsigmoid(self.conv2(attention), slope=self.slope, offset=0.5)
-
-
 class LCNetV3Block(nn.Layer):
     def __init__(self, in_ch: int, out_ch: int, kernel: int, stride, use_se: bool):
         super().__init__()
@@ -113,16 +59,7 @@ class LCNetV3Block(nn.Layer):
         return self.pw_conv(x)
 
 
-class ConvBN(nn.Layer):
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int):
-        super().__init__()
-        self.conv = nn.Conv2D(in_ch, out_ch, kernel, stride, padding=(kernel - 1) // 2, bias_attr=False)
-        self.bn = nn.BatchNorm2D(out_ch)
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return self.bn(self.conv(x))
-
-
+@register("backbone", "PPLCNetV3")
 class PPLCNetV3(nn.Layer):
     """``det=True``: four feature maps (strides 4, 8, 16, 32) projected to 12/18/42/360 channels at scale 0.75.
     ``det=False``: the recognition variant, a 1 x W/8 feature sequence (average-pooled 3 x 2)."""

@@ -1,0 +1,1 @@
+"""Backbones (component kind ``backbone``), one per module."""

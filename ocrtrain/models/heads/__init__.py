@@ -1,0 +1,1 @@
+"""Heads (component kind ``head``), one per module."""

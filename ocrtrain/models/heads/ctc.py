@@ -1,0 +1,72 @@
+"""The CTC classifier: one linear layer over the encoded sequence, class 0 = blank."""
+
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+from paddle import nn
+
+from ocrtrain.components import register
+from ocrtrain.models.loading import LoadContext, LoadReport
+
+
+@register("head", "CTCHead")
+class CTCHead(nn.Layer):
+    """N x T x C sequence -> eval: softmax probabilities N x T x classes (as the shipped inference model);
+    train: ``{"ctc": logits}``."""
+
+    def __init__(self, in_channels: int, num_classes: int):
+        super().__init__()
+        self.fc = nn.Linear(in_channels, num_classes)
+
+    def forward(
+        self, x: paddle.Tensor, targets: dict[str, paddle.Tensor] | None = None
+    ) -> paddle.Tensor | dict[str, paddle.Tensor]:
+        logits = self.fc(x)
+        return {"ctc": logits} if self.training else F.softmax(logits, axis=2)
+
+    def adapt_weights(
+        self, prefix: str, tensors: dict[str, np.ndarray], report: LoadReport, context: LoadContext
+    ) -> None:
+        """Re-map the classifier to the model's dictionary when the weights speak another one (``adapt_ctc_head``).
+        Weights that do not say which dictionary they speak are taken to speak the pretrained PP-OCR one."""
+        weight_key, bias_key = prefix + "fc.weight", prefix + "fc.bias"
+        if context.characters is None or weight_key not in tensors or bias_key not in tensors:
+            return
+        source = context.source_characters
+        if source is None:
+            from ocrtrain.data.dictionary import CharDict
+
+            source = list(CharDict.pretrained().characters)
+        if len(source) + 1 != tensors[weight_key].shape[1] or list(context.characters) == list(source):
+            return
+        adapt_ctc_head(tensors, weight_key, bias_key, source, list(context.characters), report)
+
+
+def adapt_ctc_head(
+    tensors: dict[str, np.ndarray],
+    weight_key: str,
+    bias_key: str,
+    old_chars: list[str],
+    new_chars: list[str],
+    report: LoadReport,
+) -> None:
+    """Re-map a CTC classifier to a new dictionary, in place: the blank and every character the two dictionaries
+    share keep their pretrained column; only new characters start fresh (zero weights, the lowest pretrained bias,
+    so they are not predicted before they are learned)."""
+    weight, bias = tensors[weight_key], tensors[bias_key]
+    old_class = {c: i + 1 for i, c in enumerate(old_chars)}
+    new_weight = np.zeros((weight.shape[0], len(new_chars) + 1), weight.dtype)
+    new_bias = np.full(len(new_chars) + 1, bias.min(), bias.dtype)
+    new_weight[:, 0], new_bias[0] = weight[:, 0], bias[0]
+    fresh = []
+    for j, char in enumerate(new_chars, start=1):
+        if char in old_class:
+            new_weight[:, j], new_bias[j] = weight[:, old_class[char]], bias[old_class[char]]
+        else:
+            fresh.append(char)
+    tensors[weight_key], tensors[bias_key] = new_weight, new_bias
+    shared = len(new_chars) - len(fresh)
+    how = f"re-mapped to the new dictionary: {shared} shared characters kept, {len(fresh)} new ones fresh"
+    report.initialised.update({weight_key: how, bias_key: how})

@@ -1,0 +1,99 @@
+"""Layers that several components share (not components themselves)."""
+
+from __future__ import annotations
+
+import paddle
+import paddle.nn.functional as F
+from paddle import nn
+from paddle.nn.initializer import Constant
+
+
+def make_divisible(value: float, divisor: int = 16) -> int:
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+class ScaleBias(nn.Layer):
+    """A learnable scalar affine ``scale * x + bias`` (PaddleOCR's LearnableAffineBlock)."""
+
+    def __init__(self, scale_name: str = "scale", bias_name: str = "bias"):
+        super().__init__()
+        self._names = (scale_name, bias_name)
+        setattr(self, scale_name, self.create_parameter([1], default_initializer=Constant(1.0)))
+        setattr(self, bias_name, self.create_parameter([1], default_initializer=Constant(0.0)))
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return getattr(self, self._names[0]) * x + getattr(self, self._names[1])
+
+
+class HardSwishAffine(ScaleBias):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return super().forward(F.hardswish(x))
+
+
+class FusedRepLayer(nn.Layer):
+    """conv(+bias) -> learnable affine (w, b) -> [hard-swish -> learnable affine] unless the stride is 2."""
+
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel: int, stride: int | tuple[int, int] = 1, groups: int = 1
+    ):
+        super().__init__()
+        self.reparam_conv = nn.Conv2D(in_ch, out_ch, kernel, stride, padding=(kernel - 1) // 2, groups=groups)
+        self.w = self.create_parameter([1], default_initializer=Constant(1.0))
+        self.b = self.create_parameter([1], default_initializer=Constant(0.0))
+        self.has_activation = stride != 2
+        if self.has_activation:
+            self.activation = HardSwishAffine()
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        out = self.w * self.reparam_conv(x) + self.b
+        return self.activation(out) if self.has_activation else out
+
+
+class SqueezeExcite(nn.Layer):
+    """Channel attention: global average -> 1x1 (c/4) -> ReLU -> 1x1 (c) -> hard-sigmoid -> rescale."""
+
+    def __init__(self, channels: int, reduction: int = 4, hardsigmoid_slope: float = 1 / 6):
+        super().__init__()
+        self.conv1 = nn.Conv2D(channels, channels // reduction, 1)
+        self.conv2 = nn.Conv2D(channels // reduction, channels, 1)
+        self.slope = hardsigmoid_slope
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        attention = F.relu(self.conv1(F.adaptive_avg_pool2d(x, 1)))
+        return x * F.hardsigmoid(self.conv2(attention), slope=self.slope, offset=0.5)
+
+
+class ConvBN(nn.Layer):
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int):
+        super().__init__()
+        self.conv = nn.Conv2D(in_ch, out_ch, kernel, stride, padding=(kernel - 1) // 2, bias_attr=False)
+        self.bn = nn.BatchNorm2D(out_ch)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.bn(self.conv(x))
+
+
+def upsample_nearest(x: paddle.Tensor, factor: int) -> paddle.Tensor:
+    """Nearest-neighbour upsampling by an integer factor, written with tile + reshape.
+
+    Same values as ``F.upsample(mode="nearest")``, but exported programs then run with oneDNN on CPU: paddle 3.3's
+    oneDNN executor cannot take the interpolate op's float-list attribute.
+    """
+    if factor == 1:
+        return x
+    n, c, h, w = paddle.shape(x)[0], paddle.shape(x)[1], paddle.shape(x)[2], paddle.shape(x)[3]
+    tiled = x.unsqueeze([3, 5]).tile([1, 1, 1, factor, 1, factor])
+    return tiled.reshape(paddle.stack([n, c, h * factor, w * factor]))
+
+
+class ConvBNSwish(nn.Layer):
+    def __init__(self, in_ch: int, out_ch: int, kernel: tuple[int, int] = (1, 1)):
+        super().__init__()
+        self.conv = nn.Conv2D(
+            in_ch, out_ch, kernel, padding=(kernel[0] // 2, kernel[1] // 2), bias_attr=False
+        )
+        self.norm = nn.BatchNorm2D(out_ch)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return F.swish(self.norm(self.conv(x)))

@@ -1,0 +1,1 @@
+"""Necks (component kind ``neck``), one per module."""

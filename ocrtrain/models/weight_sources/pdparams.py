@@ -1,0 +1,30 @@
+"""``.pdparams`` files (``paddle.save`` of a state dict, e.g. PaddleOCR's ``best_accuracy.pdparams``): already keyed
+by training name; read with the data-only unpickler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ocrtrain import safe_pickle
+from ocrtrain.components import register
+from ocrtrain.models.weights import Weights
+
+
+def read_pdparams(path: Path, characters: list[str] | None = None) -> Weights:
+    state = safe_pickle.load_arrays(path)
+    tensors = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+    return Weights(str(path), tensors, characters=characters)
+
+
+@register("weight_source", "pdparams")
+class PdparamsFile:
+    @staticmethod
+    def claims(spec: str) -> bool:
+        path = Path(spec).expanduser()
+        return path.suffix == ".pdparams" and path.is_file()
+
+    @staticmethod
+    def read(spec: str) -> Weights:
+        return read_pdparams(Path(spec).expanduser())

@@ -1,0 +1,144 @@
+"""Checkpoints: every intermediate state of the atomic save recovers to a complete copy, leftovers of dead
+processes are cleaned up, an empty model file is refused, and RNG states round-trip exactly as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+
+from ocrtrain.engine.checkpoint import (
+    STATE_FILE,
+    find_checkpoint,
+    load_checkpoint,
+    read_state,
+    save_checkpoint,
+)
+from ocrtrain.models.weights import WeightsError
+
+
+def _model() -> paddle.nn.Layer:
+    return paddle.nn.Sequential(paddle.nn.Linear(3, 4), paddle.nn.BatchNorm1D(4), paddle.nn.Linear(4, 2))
+
+
+def _save(directory: Path, step: int) -> Path:
+    return save_checkpoint(directory, _model(), None, {"global_step": step})
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _step(path: Path) -> int:
+    return read_state(path)["global_step"]
+
+
+@pytest.fixture
+def ckpts(tmp_path) -> Path:
+    return tmp_path / "run" / "checkpoints"
+
+
+def test_killed_while_writing_the_temp_copy_keeps_the_previous_checkpoint(ckpts):
+    _save(ckpts / "latest", 10)
+    partial = ckpts / f".latest.tmp-{_dead_pid()}"
+    shutil.copytree(ckpts / "latest", partial)
+    (partial / STATE_FILE).write_text('{"global_step": 2', encoding="utf-8")  # cut mid-write
+    assert find_checkpoint(ckpts.parent) == ckpts / "latest"
+    _save(ckpts / "latest", 20)
+    assert not partial.exists() and _step(find_checkpoint(ckpts.parent)) == 20
+
+
+def test_killed_before_the_first_rename_uses_the_complete_temp_copy(ckpts):
+    """The first save of a run killed before its final rename: only the temp copy exists (issue 10, item 11)."""
+    _save(ckpts / "latest", 10)
+    temp = ckpts / f".latest.tmp-{_dead_pid()}"
+    (ckpts / "latest").rename(temp)
+    assert find_checkpoint(ckpts.parent) == temp
+    assert _step(temp) == 10
+
+
+def test_killed_between_the_renames_uses_the_newest_copy(ckpts):
+    _save(ckpts / "latest", 10)
+    (ckpts / "latest").rename(ckpts / ".latest.old")  # step 10 moved aside
+    _save(ckpts / "other", 20)
+    temp = ckpts / f".latest.tmp-{_dead_pid()}"
+    (ckpts / "other").rename(temp)  # step 20 complete, not yet renamed
+    assert find_checkpoint(ckpts.parent) == temp
+    _save(ckpts / "latest", 30)  # the next save promotes step 20 first, then replaces it
+    assert sorted(p.name for p in ckpts.iterdir()) == ["latest"]
+    assert _step(ckpts / "latest") == 30
+
+
+def test_killed_while_deleting_the_old_copy(ckpts):
+    _save(ckpts / "latest", 20)
+    _save(ckpts / "spare", 10)
+    (ckpts / "spare").rename(ckpts / ".latest.old")
+    (ckpts / ".latest.old" / STATE_FILE).unlink()  # half deleted
+    assert find_checkpoint(ckpts.parent) == ckpts / "latest"
+    _save(ckpts / "latest", 30)
+    assert sorted(p.name for p in ckpts.iterdir()) == ["latest"]
+
+
+def test_only_an_old_copy_left(ckpts):
+    _save(ckpts / "latest", 10)
+    (ckpts / "latest").rename(ckpts / ".latest.old")
+    assert find_checkpoint(ckpts.parent) == ckpts / ".latest.old"
+    _save(ckpts / "latest", 11)
+    assert sorted(p.name for p in ckpts.iterdir()) == ["latest"] and _step(ckpts / "latest") == 11
+
+
+def test_a_live_process_temp_copy_is_left_alone(ckpts):
+    _save(ckpts / "latest", 10)
+    live = ckpts / f".latest.tmp-{os.getppid()}"
+    shutil.copytree(ckpts / "latest", live)
+    (live / STATE_FILE).write_text(json.dumps({"global_step": 99}), encoding="utf-8")
+    assert find_checkpoint(ckpts.parent) == ckpts / "latest"  # another process is still writing it
+    _save(ckpts / "latest", 11)
+    assert live.exists()
+
+
+def test_nothing_complete_is_no_checkpoint(ckpts):
+    partial = ckpts / f".latest.tmp-{_dead_pid()}"
+    partial.mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="no checkpoint here"):
+        find_checkpoint(ckpts.parent)
+
+
+def test_an_empty_model_file_is_refused(tmp_path):
+    model = _model()
+    save_checkpoint(tmp_path / "latest", model, None, {"global_step": 1})
+    paddle.save({}, str(tmp_path / "latest" / "model.pdparams"))
+    with pytest.raises(
+        WeightsError, match=r"only 0\.0% of the model's tensors were found in .*model\.pdparams"
+    ):
+        load_checkpoint(tmp_path / "latest", _model())
+
+
+def test_resume_restores_model_optimizer_and_every_random_generator_exactly(tmp_path):
+    model = _model()
+    optimizer = paddle.optimizer.Adam(parameters=model.parameters())
+    model(paddle.randn([4, 3])).mean().backward()
+    optimizer.step()
+    random.seed(1), np.random.seed(2), paddle.seed(3)
+    save_checkpoint(tmp_path / "latest", model, optimizer, {"global_step": 1})
+    assert not list((tmp_path / "latest").glob("*.pkl"))
+    expected = (random.random(), np.random.rand(), paddle.rand([3]).numpy())
+
+    fresh = _model()
+    fresh_optimizer = paddle.optimizer.Adam(parameters=fresh.parameters())
+    random.seed(9), np.random.seed(9), paddle.seed(9)
+    assert load_checkpoint(tmp_path / "latest", fresh, fresh_optimizer) == {"global_step": 1}
+    assert (random.random(), np.random.rand()) == expected[:2]
+    assert np.array_equal(paddle.rand([3]).numpy(), expected[2])
+    for (name, a), b in zip(model.state_dict().items(), fresh.state_dict().values(), strict=True):
+        assert np.array_equal(a.numpy(), b.numpy()), name
