@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,9 +18,8 @@ from ocrtrain.imageio import ImageError
 from ocrtrain.pipeline.model_source import ModelSourceError
 from ocrtrain.zoo import ModelNotAvailableError
 
-# errors that are the user's input, not our bug: one clear line, no traceback.
-# Bad data found while running (a label line, an image) exits with status 1, like any failed run;
-# a wrong command line or config (a name, a path, a number) exits with status 2, like a usage error.
+# errors that are the user's input, not our bug: one clear line, no traceback, exit status 2 (a usage error).
+# A run that has started and then meets bad data (a label line, an image) fails with status 1 instead.
 DATA_ERRORS: tuple[type[Exception], ...] = (ImageError, LabelError)
 USER_ERRORS: tuple[type[Exception], ...] = (
     *DATA_ERRORS,
@@ -33,7 +33,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Report a user error as ``error: <message>`` on stderr and exit with status 1 or 2 (OCRTRAIN_DEBUG=1: traceback)."""
+    """Report a user error as ``error: <message>`` on stderr and exit with status 2 (OCRTRAIN_DEBUG=1: traceback)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -44,9 +44,27 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             message = e.args[0] if isinstance(e, KeyError) and e.args else e
             print(f"error: {message}", file=sys.stderr)
-            sys.exit(1 if isinstance(e, DATA_ERRORS) else 2)
+            sys.exit(2)
 
     return wrapper
+
+
+def exit_on_signals() -> None:
+    """Until a trainer takes over, Ctrl-C and SIGTERM end the process at once with status 128 + signal."""
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+
+
+def run_failed(error: Exception) -> None:
+    """A started run met bad data: ``error: <file:line: reason>`` on stderr and exit status 1."""
+    if os.environ.get("OCRTRAIN_DEBUG"):
+        raise error
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(1)
 
 
 def pipeline_file_argv(argv: list[str]) -> list[str]:

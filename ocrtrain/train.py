@@ -8,12 +8,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from ocrtrain.cli import user_errors
+from ocrtrain.cli import DATA_ERRORS, exit_on_signals, run_failed, user_errors
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 @user_errors
 def main(cfg: DictConfig) -> float | None:
+    exit_on_signals()
     from ocrtrain import tracking
     from ocrtrain.devices import parse_device, set_paddle_device
     from ocrtrain.engine.checkpoint import find_checkpoint
@@ -35,6 +36,9 @@ def main(cfg: DictConfig) -> float | None:
     except SystemExit:  # SIGINT/SIGTERM: the checkpoint is saved; a resume reopens this MLflow run
         run.end("KILLED")
         raise
+    except DATA_ERRORS as e:  # a bad sample met while training (a data worker's error, re-raised as itself)
+        run.end("FAILED")
+        run_failed(e)
     except BaseException:
         run.end("FAILED")
         raise
