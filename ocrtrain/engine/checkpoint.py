@@ -59,9 +59,16 @@ def restore_rng(states: dict[str, Any]) -> None:
     )
 
 
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise ValueError(f"{path}: damaged, not JSON ({e})") from e
+
+
 def _read_rng(checkpoint: Path) -> dict[str, Any]:
     if (checkpoint / RNG_FILE).is_file():
-        return json.loads((checkpoint / RNG_FILE).read_text(encoding="utf-8"))
+        return _read_json(checkpoint / RNG_FILE)
     legacy = checkpoint / LEGACY_RNG_FILE
     return safe_pickle.load(legacy, [(_GENERATOR_STATE.__module__, _GENERATOR_STATE.__name__)])
 
@@ -194,7 +201,7 @@ def find_checkpoint(path: Path) -> Path:
 
 
 def read_state(checkpoint: Path) -> dict[str, Any]:
-    return json.loads((Path(checkpoint) / STATE_FILE).read_text(encoding="utf-8"))
+    return _read_json(Path(checkpoint) / STATE_FILE)
 
 
 def load_checkpoint(

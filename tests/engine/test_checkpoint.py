@@ -142,3 +142,29 @@ def test_resume_restores_model_optimizer_and_every_random_generator_exactly(tmp_
     assert np.array_equal(paddle.rand([3]).numpy(), expected[2])
     for (name, a), b in zip(model.state_dict().items(), fresh.state_dict().values(), strict=True):
         assert np.array_equal(a.numpy(), b.numpy()), name
+
+
+def test_an_old_checkpoint_with_a_pickled_rng_file_still_resumes(tmp_path):
+    """Checkpoints written before rng.json hold rng.pkl: it is read with the data-only unpickler."""
+    import pickle
+
+    model = _model()
+    optimizer = paddle.optimizer.Adam(parameters=model.parameters())
+    save_checkpoint(tmp_path / "latest", model, optimizer, {"global_step": 1})
+    random.seed(1), np.random.seed(2), paddle.seed(3)
+    states = {"python": random.getstate(), "numpy": np.random.get_state(), "paddle": paddle.get_rng_state()}
+    (tmp_path / "latest" / "rng.json").unlink()
+    (tmp_path / "latest" / "rng.pkl").write_bytes(pickle.dumps(states))
+    expected = (random.random(), np.random.rand(), paddle.rand([3]).numpy())
+    random.seed(9), np.random.seed(9), paddle.seed(9)
+    fresh = _model()
+    load_checkpoint(tmp_path / "latest", fresh, paddle.optimizer.Adam(parameters=fresh.parameters()))
+    assert (random.random(), np.random.rand()) == expected[:2]
+    assert np.array_equal(paddle.rand([3]).numpy(), expected[2])
+
+
+def test_a_damaged_state_file_is_named(tmp_path):
+    _save(tmp_path / "latest", 1)
+    (tmp_path / "latest" / STATE_FILE).write_text("{", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"latest/state\.json: damaged, not JSON"):
+        read_state(tmp_path / "latest")
