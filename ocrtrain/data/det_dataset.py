@@ -79,6 +79,7 @@ class DetDataset(Dataset):
             }
         if self._aug is None:
             self._aug = build_augment()
+        self._aug.set_random_seed(np.random.randint(0, 2**31))  # albumentations keeps its own generator
         # drawn from numpy's global generator, which checkpoints save and restore with the run
         rng = np.random.default_rng(np.random.randint(0, 2**31))
         return train_transform(

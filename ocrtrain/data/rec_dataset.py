@@ -147,6 +147,7 @@ class RecDataset(Dataset):
         if self.mode == "train":
             if self._aug is None:
                 self._aug = build_rec_augment()
+            self._aug.set_random_seed(np.random.randint(0, 2**31))  # albumentations keeps its own generator
             img, text = self._concat(img, text)
             img = self._aug(image=img)["image"]
         ids = self.char_dict.encode(text)[: self.max_text_length]
