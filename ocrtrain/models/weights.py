@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ocrtrain import components
+import ocrtrain.components as components
 
 
 class WeightsError(ValueError):
