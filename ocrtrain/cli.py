@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+import ocrtrain.config  # noqa: F401  (registers the resolvers the entry points' configs use)
 from ocrtrain.data.common import LabelError
 from ocrtrain.devices import DeviceUnavailableError
 from ocrtrain.imageio import ImageError

@@ -1,12 +1,17 @@
-"""Composing ocrtrain's packaged Hydra configs from Python (tests, benchmarks, notebooks)."""
+"""Composing ocrtrain's packaged Hydra configs from Python (tests, benchmarks, notebooks), and their resolvers."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from hydra import compose as hydra_compose
 from hydra import initialize_config_module
 from omegaconf import DictConfig, OmegaConf
+
+# ${unique:} in a run dir: a short random suffix, so runs started in the same second never share a directory
+if not OmegaConf.has_resolver("unique"):
+    OmegaConf.register_new_resolver("unique", lambda: secrets.token_hex(3), use_cache=True)
 
 
 def compose(config_name: str, overrides: list[str] | None = None) -> DictConfig:

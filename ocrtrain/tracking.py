@@ -1,4 +1,4 @@
-"""MLflow tracking of train, eval and export runs (DESIGN.md §8).
+"""MLflow tracking of train, eval and export runs (docs/architecture.md).
 
 Default store: ``sqlite:///mlflow.db`` in the working directory with artifacts under ``./mlartifacts``;
 ``MLFLOW_TRACKING_URI`` or ``tracking.uri=`` points elsewhere (a team server). A run records the resolved config
@@ -10,12 +10,15 @@ parent run (:class:`SweepParentRun`).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import math
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,26 @@ def tracking_uri(uri: str | None = None) -> str:
 
 def _is_local(uri: str) -> bool:
     return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+
+
+@contextlib.contextmanager
+def local_store_lock(uri: str) -> Iterator[None]:
+    """Serialise first use of a local store across processes: creating a SQLite store (its tables and migrations)
+    or the experiment is not safe when two runs start at once. Remote servers need no lock."""
+    if not _is_local(uri):
+        yield
+        return
+    if uri.startswith("sqlite:"):
+        store = Path(uri.removeprefix("sqlite:///"))
+    else:
+        store = Path(uri.removeprefix("file://").removeprefix("file:")) / ".ocrtrain"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{store}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, str]:
@@ -89,7 +112,7 @@ class MlflowRun:
     """One MLflow run, written through the client API (no global active run, so Hydra multiruns stay separate).
 
     It is the trainer's tracker: ``log_metrics(metrics, step)``. Evaluation metrics arrive as ``eval/<name>``
-    and are stored under their plain names (``hmean``, ``acc``...; DESIGN.md §7).
+    and are stored under their plain names (``hmean``, ``acc``...; the metric names in docs/architecture.md).
     """
 
     def __init__(self, client: Any, run_id: str, uri: str):
@@ -172,13 +195,14 @@ def start_run(
     from mlflow.tracking import MlflowClient
 
     uri = tracking_uri(tracking_cfg.get("uri"))
-    client = MlflowClient(tracking_uri=uri)
-    if resume_run_id:
-        client.update_run(resume_run_id, status="RUNNING")
-        return MlflowRun(client, resume_run_id, uri)
-    experiment_id = _experiment_id(
-        client, tracking_cfg.get("experiment", "ocrtrain"), uri, tracking_cfg.get("artifact_location")
-    )
+    with local_store_lock(uri):
+        client = MlflowClient(tracking_uri=uri)  # creates (and migrates) a new SQLite store
+        if resume_run_id:
+            client.update_run(resume_run_id, status="RUNNING")
+            return MlflowRun(client, resume_run_id, uri)
+        experiment_id = _experiment_id(
+            client, tracking_cfg.get("experiment", "ocrtrain"), uri, tracking_cfg.get("artifact_location")
+        )
     tags = {"ocrtrain.entry": entry}
     parent_run_id = parent_run_id or os.environ.get(PARENT_ENV)
     if parent_run_id:
