@@ -15,8 +15,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from ocrtrain.cli import user_errors
 
-PIPELINE_RESIZE = {"limit_side_len": 960, "limit_type": "max"}
-
 
 def _task_config(cfg: DictConfig, run_cfg: DictConfig | None) -> DictConfig:
     """The training run's det/rec + data config, with anything given on this command line winning."""
@@ -41,11 +39,13 @@ def _task_config(cfg: DictConfig, run_cfg: DictConfig | None) -> DictConfig:
 def main(cfg: DictConfig) -> None:
     from ocrtrain import runs, tracking
     from ocrtrain.devices import parse_device, set_paddle_device
-    from ocrtrain.engine.checkpoint import STATE_FILE, load_checkpoint
+    from ocrtrain.engine.checkpoint import STATE_FILE
     from ocrtrain.pipeline.model_source import resolve_model_source
-    from ocrtrain.pipeline.predictor import InferenceModel
-    from ocrtrain.tasks import build_task
+    from ocrtrain.pipeline.predictor import load_predictor
+    from ocrtrain.tasks import build_task, load_checkpoint_model
 
+    if cfg.resize not in ("train", "pipeline"):
+        raise ValueError(f"resize must be 'train' or 'pipeline', got {cfg.resize!r}")
     device = parse_device(cfg.device)
     spec = cfg.checkpoint
     is_checkpoint = (
@@ -55,21 +55,20 @@ def main(cfg: DictConfig) -> None:
     if is_checkpoint:
         checkpoint = runs.best_checkpoint(spec)
         training_run_dir = runs.run_dir_of(checkpoint)
-        task = build_task(_task_config(cfg, runs.run_config(training_run_dir)))
+        given = (cfg.get("det") is not None or cfg.get("rec") is not None) and cfg.get("data") is not None
+        run_cfg = None if given else runs.run_config(training_run_dir)  # a bare checkpoint dir has none
+        task = build_task(_task_config(cfg, run_cfg))
         set_paddle_device(device)
-        model = task.build_model()
-        step = int(load_checkpoint(checkpoint, model).get("global_step", 0))
-        model.eval()
+        model, state = load_checkpoint_model(task, checkpoint)
+        step = int(state.get("global_step", 0))
         predictor, evaluated = task.dygraph_predictor(model), str(checkpoint)
-    else:  # an exported inference dir or a zoo name, run through paddle.inference like the pipeline
+        meta, origin = task.inference_yml(), f"{checkpoint} (model config)"
+    else:  # an exported inference dir or a zoo name, run through the pipeline's predictor
         task = build_task(_task_config(cfg, None))
         source = resolve_model_source(spec, task.kind)
-        task.check_inference_source(source)
-        predictor, evaluated = InferenceModel(source, device), str(spec)
-    if task.kind == "det" and cfg.resize == "pipeline":
-        task.eval_resize = dict(PIPELINE_RESIZE)
-    elif cfg.resize not in ("train", "pipeline"):
-        raise ValueError(f"resize must be 'train' or 'pipeline', got {cfg.resize!r}")
+        predictor, evaluated = load_predictor(source, device, cfg.backend), str(spec)
+        meta, origin = source.meta, source.origin
+    task.use_inference_settings(meta, origin, cfg.resize)
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     run = tracking.open_run(cfg, "eval", task, out_dir, training_run_dir=training_run_dir)

@@ -1,8 +1,8 @@
 """python -m ocrtrain.export [checkpoint=<run or checkpoint dir>] [export_dir=...] [register=<name> [alias=champion]]
 
-Writes the fused inference directory (DESIGN.md §5: inference.json + inference.pdiparams + inference.yml) that the
-pipeline loads with ``det_model=<dir>`` / ``rec_model=<dir>``, then checks that the exported model computes what the
-checkpoint computes and prints the largest difference. Tracked as an MLflow run under the training run; with
+Writes the fused inference directory (docs/architecture.md: inference.json + inference.pdiparams + inference.yml)
+that the pipeline loads with ``det_model=<dir>`` / ``rec_model=<dir>``, then checks that the exported model computes
+what the checkpoint computes and prints the largest difference. Tracked as an MLflow run under the training run; with
 ``register=<name>`` the exported model becomes a new version of that registered model (and ``alias=`` points at it).
 """
 
@@ -18,19 +18,16 @@ from omegaconf import DictConfig
 
 from ocrtrain.cli import user_errors
 
-PARITY_TOLERANCE = 1e-4
-
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="export")
 @user_errors
 def main(cfg: DictConfig) -> None:
     from ocrtrain import runs, tracking
     from ocrtrain.devices import parse_device, set_paddle_device
-    from ocrtrain.engine.checkpoint import load_checkpoint
     from ocrtrain.models.export import save_inference
     from ocrtrain.pipeline.model_source import resolve_model_source
-    from ocrtrain.pipeline.predictor import InferenceModel
-    from ocrtrain.tasks import build_task
+    from ocrtrain.pipeline.predictor import load_predictor
+    from ocrtrain.tasks import PARITY_TOLERANCE, build_task, load_checkpoint_model
 
     if cfg.register and not cfg.tracking.enabled:
         raise ValueError("register= needs MLflow tracking: drop tracking.enabled=false")
@@ -39,10 +36,7 @@ def main(cfg: DictConfig) -> None:
     run_cfg = runs.run_config(run_dir)
     task = build_task(run_cfg)
     set_paddle_device(parse_device(cfg.device))
-    model = task.build_model()
-    state = load_checkpoint(checkpoint, model)
-    model.eval()
-
+    model, state = load_checkpoint_model(task, checkpoint)
     sample = task.parity_batch()
     expected = task.dygraph_predictor(model)(sample)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -65,9 +59,7 @@ def main(cfg: DictConfig) -> None:
         yaml.safe_dump(meta, allow_unicode=True, sort_keys=False), "utf-8"
     )
 
-    exported = InferenceModel(
-        resolve_model_source(str(export_dir), task.kind), parse_device("cpu"), enable_mkldnn=False
-    )
+    exported = load_predictor(resolve_model_source(str(export_dir), task.kind), "cpu", enable_mkldnn=False)
     diff = float(np.abs(exported(sample) - expected).max())
     verdict = "OK" if diff <= PARITY_TOLERANCE else "MISMATCH"
     print(f"exported {task.kind} model from {checkpoint} to {export_dir}")
@@ -80,7 +72,7 @@ def main(cfg: DictConfig) -> None:
         run.end("FAILED")
         raise SystemExit(1)
     if cfg.register:
-        from ocrtrain.registry import register_model
+        from ocrtrain.mlflow_registry import register_model
 
         lineage = {"training_run_id": meta["ocrtrain"]["training_run_id"], "checkpoint": str(checkpoint)}
         version = register_model(

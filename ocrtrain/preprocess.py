@@ -7,14 +7,21 @@ import math
 import cv2
 import numpy as np
 
-# PP-OCRv4 det normalisation, applied to BGR images as PaddleOCR's NormalizeImage does.
-DET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-DET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+# PP-OCRv4 det normalisation, applied to BGR images as PaddleOCR's NormalizeImage does (exported in inference.yml).
+DET_MEAN = (0.485, 0.456, 0.406)
+DET_STD = (0.229, 0.224, 0.225)
 
 
-def normalize_det(img: np.ndarray) -> np.ndarray:
-    """uint8 HxWx3 BGR -> float32 3xHxW, scaled to [0, 1] and standardised with the ImageNet mean/std."""
-    x = (img.astype(np.float32) / 255.0 - DET_MEAN) / DET_STD
+def normalize_det(
+    img: np.ndarray,
+    mean: tuple[float, ...] = DET_MEAN,
+    std: tuple[float, ...] = DET_STD,
+    scale: float = 1 / 255,
+) -> np.ndarray:
+    """uint8 HxWx3 BGR -> float32 3xHxW: scaled (to [0, 1]), then standardised per channel."""
+    x = (img.astype(np.float32) * np.float32(scale) - np.asarray(mean, np.float32)) / np.asarray(
+        std, np.float32
+    )
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 

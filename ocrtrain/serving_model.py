@@ -5,6 +5,6 @@
 
 import mlflow
 
-from ocrtrain.registry import OCRModel
+from ocrtrain.mlflow_registry import OCRModel
 
 mlflow.models.set_model(OCRModel())

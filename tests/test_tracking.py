@@ -15,8 +15,8 @@ import pytest
 from conftest import REPO
 from mlflow.tracking import MlflowClient
 
+from ocrtrain.mlflow_registry import encode_image
 from ocrtrain.pipeline.model_source import ModelSourceError
-from ocrtrain.registry import encode_image
 
 SMALL = [
     "det=PP-OCRv4_mobile_det",
@@ -168,7 +168,7 @@ def test_registry_uri_errors(workspace, store):
 
 
 def test_runs_uri_and_local_cache(workspace, store, tmp_path):
-    from ocrtrain.registry import download_model
+    from ocrtrain.mlflow_registry import download_model
 
     (export,) = _runs(store, "export")
     local = download_model(f"runs:/{export.info.run_id}/inference")

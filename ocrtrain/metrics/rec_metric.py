@@ -1,7 +1,8 @@
 """Recognition metrics as PaddleOCR names them: ``acc`` (exact line match) and ``norm_edit_dis``.
 
-``norm_edit_dis`` is 1 - the mean of edit distance / max(len(prediction), len(truth)). By default spaces are ignored
-(as PaddleOCR does); ``case_sensitive=False`` and ``symbol_insensitive=True`` (letters and digits only) loosen it.
+``norm_edit_dis`` is 1 - the mean of edit distance / max(len(prediction), len(truth)) (rapidfuzz's normalised
+Levenshtein distance, as PaddleOCR's RecMetric). By default spaces are ignored (as PaddleOCR does);
+``case_sensitive=False`` and ``symbol_insensitive=True`` (letters and digits only) loosen the comparison.
 """
 
 from __future__ import annotations
@@ -9,18 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-
-def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance (insert, delete, substitute: cost 1 each)."""
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        current = [i]
-        for j, cb in enumerate(b, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
+from rapidfuzz.distance import Levenshtein
 
 
 @dataclass(frozen=True)
@@ -39,17 +29,34 @@ class RecMetricOptions:
         return text
 
 
+@dataclass(frozen=True)
+class SampleScore:
+    """One prediction against its ground truth, both normalised by the options."""
+
+    correct: bool
+    edit_distance: int
+    normalized_distance: float  # edit distance / the longer length; 0 for two empty lines
+
+
+def score(prediction: str, truth: str, options: RecMetricOptions = RecMetricOptions()) -> SampleScore:
+    p, t = options.normalise(prediction), options.normalise(truth)
+    return SampleScore(p == t, Levenshtein.distance(p, t), Levenshtein.normalized_distance(p, t))
+
+
+def summarize(scores: Sequence[SampleScore]) -> dict[str, float]:
+    """``acc`` and ``norm_edit_dis`` over scored samples (0.0 for none)."""
+    if not scores:
+        return {"acc": 0.0, "norm_edit_dis": 0.0}
+    return {
+        "acc": sum(s.correct for s in scores) / len(scores),
+        "norm_edit_dis": 1 - sum(s.normalized_distance for s in scores) / len(scores),
+    }
+
+
 def rec_metrics(
     predictions: Sequence[str], truths: Sequence[str], options: RecMetricOptions = RecMetricOptions()
 ) -> dict[str, float]:
     """``acc`` and ``norm_edit_dis`` over paired predictions and ground truths."""
     if len(predictions) != len(truths):
         raise ValueError(f"{len(predictions)} predictions for {len(truths)} ground truths")
-    if not truths:
-        return {"acc": 0.0, "norm_edit_dis": 0.0}
-    correct, norm_distance = 0, 0.0
-    for pred, truth in zip(predictions, truths, strict=True):
-        p, t = options.normalise(pred), options.normalise(truth)
-        correct += p == t
-        norm_distance += edit_distance(p, t) / max(len(p), len(t), 1)
-    return {"acc": correct / len(truths), "norm_edit_dis": 1 - norm_distance / len(truths)}
+    return summarize([score(p, t, options) for p, t in zip(predictions, truths, strict=True)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -13,21 +14,45 @@ import numpy as np
 from ocrtrain.imageio import ImageError, decode_image, read_image, to_bgr
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-URL_TIMEOUT_S = 15.0
+URL_TIMEOUT_S = 15.0  # per connect / read
+URL_DEADLINE_S = 15.0  # the whole download
 URL_MAX_BYTES = 32 * 1024 * 1024
+_CHUNK = 64 * 1024
 
 
-def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, max_bytes: int = URL_MAX_BYTES) -> np.ndarray:
-    """Download an image with a timeout and a size cap; errors name the URL and the reason."""
+def fetch_url(
+    url: str, timeout: float = URL_TIMEOUT_S, max_bytes: int = URL_MAX_BYTES, deadline: float = URL_DEADLINE_S
+) -> np.ndarray:
+    """Download an image within ``deadline`` seconds in all (a stalled read ends after ``timeout``), at most
+    ``max_bytes``; errors name the URL and the reason."""
+    started = time.monotonic()
+    too_slow = ImageError(f"{url}: download took longer than {deadline:g} s (the limit for input URLs)")
+
+    def remaining() -> float:
+        left = deadline - (time.monotonic() - started)
+        if left <= 0:
+            raise too_slow
+        return left
+
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http/https checked by caller)
+        with urllib.request.urlopen(url, timeout=min(timeout, remaining())) as response:  # noqa: S310 (http/https checked by caller)
             length = response.headers.get("Content-Length")
             if length is not None and int(length) > max_bytes:
                 raise ImageError(f"{url}: {int(length)} bytes is over the {max_bytes}-byte limit for images")
-            data = response.read(max_bytes + 1)
+            chunks, size = [], 0
+            while size <= max_bytes:
+                remaining()  # checked between reads; a stalled read ends after ``timeout``
+                chunk = response.read1(_CHUNK)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            data = b"".join(chunks)
     except urllib.error.HTTPError as e:
         raise ImageError(f"{url}: HTTP {e.code} {e.reason}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as e:
+        if time.monotonic() - started >= deadline:
+            raise too_slow from None
         reason = getattr(e, "reason", e)
         raise ImageError(f"{url}: could not be fetched ({reason})") from None
     if len(data) > max_bytes:
@@ -44,21 +69,22 @@ def _images_in(directory: Path) -> list[Path]:
     return files
 
 
-def iter_inputs(item: Any) -> Iterator[tuple[str | None, np.ndarray]]:
-    """Yield (img_path or None, HxWx3 BGR uint8) for every image ``item`` stands for, lazily."""
+def iter_inputs(item: Any, url_deadline: float = URL_DEADLINE_S) -> Iterator[tuple[str | None, np.ndarray]]:
+    """Yield (img_path or None, HxWx3 BGR uint8) for every image ``item`` stands for, lazily; a URL must download
+    within ``url_deadline`` seconds."""
     if isinstance(item, dict):
         if "img" not in item:
             raise ImageError(f"a dict input needs the key 'img', got keys {sorted(item)}")
-        yield from iter_inputs(item["img"])
+        yield from iter_inputs(item["img"], url_deadline)
     elif isinstance(item, np.ndarray):
         yield None, to_bgr(item)
     elif isinstance(item, (list, tuple)):
         for sub in item:
-            yield from iter_inputs(sub)
+            yield from iter_inputs(sub, url_deadline)
     elif isinstance(item, (str, Path)):
         text = str(item)
         if text.startswith(("http://", "https://")):
-            yield text, fetch_url(text)
+            yield text, fetch_url(text, deadline=url_deadline)
             return
         path = Path(text).expanduser()
         if path.is_dir():

@@ -1,27 +1,42 @@
 """Where a ``det_model`` / ``rec_model`` / ``cls_model`` value points: the one place that resolves model specs.
 
-Accepted: a zoo name (``PP-OCRv4_mobile_det``), a local exported inference directory (DESIGN.md §5:
-``inference.json`` + ``inference.pdiparams`` + ``inference.yml``), or a legacy Paddle inference directory
-(``inference.pdmodel`` + ``inference.pdiparams``).
+Accepted: a zoo name (``PP-OCRv4_mobile_det``), a local exported inference directory (docs/architecture.md:
+``inference.json`` + ``inference.pdiparams`` + ``inference.yml``), a legacy Paddle inference directory
+(``inference.pdmodel`` + ``inference.pdiparams``), or a URI whose scheme a resolver is registered for
+(``models:/`` and ``runs:/`` come from :mod:`ocrtrain.mlflow_registry`). Every file is checked before use, and the
+model's kind (det, rec, cls) is checked against the role it was given.
 """
 
 from __future__ import annotations
 
+import importlib
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ocrtrain import zoo
-from ocrtrain.data.dictionary import CharDict
+from ocrtrain.pipeline.inference_settings import zoo_inference_yml
+from ocrtrain.pipeline.model_files import ModelSourceError, check_params, read_graph, task_of_graph
+from ocrtrain.zoo import ZOO, zoo_model_dir
+
+__all__ = ["ModelSource", "ModelSourceError", "register_uri_resolver", "resolve_model_source"]
 
 # PostProcess names in inference.yml, as PaddleX writes them, and the task each implies
 _POSTPROCESS_TASK = {"DBPostProcess": "det", "CTCLabelDecode": "rec", "ClsPostProcess": "cls"}
 
+# scheme -> function turning such a URI into a local inference directory; filled by the modules that provide them
+URI_RESOLVERS: dict[str, Callable[[str], Path]] = {}
+# scheme -> the module that registers its resolver when imported (imported on first use of the scheme)
+URI_PROVIDERS = {"models": "ocrtrain.mlflow_registry", "runs": "ocrtrain.mlflow_registry"}
+_URI_RE = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*):/")
 
-class ModelSourceError(ValueError):
-    """A model spec that cannot be resolved or does not fit the role it was given."""
+
+def register_uri_resolver(scheme: str, resolve: Callable[[str], Path]) -> None:
+    """Make ``<scheme>:/...`` model specs resolve through ``resolve`` (URI -> local inference directory)."""
+    URI_RESOLVERS[scheme] = resolve
 
 
 @dataclass
@@ -30,21 +45,25 @@ class ModelSource:
     task: str  # "det" | "rec" | "cls"
     model_file: Path
     params_file: Path
-    meta: dict[str, Any] = field(default_factory=dict)  # inference.yml content ({} for zoo models)
-    characters: list[str] | None = None  # rec: class k+1 -> characters[k]; class 0 is the CTC blank
-
-    @property
-    def name(self) -> str:
-        return self.meta.get("Global", {}).get("model_name") or self.spec
+    meta: dict[str, Any] = field(
+        default_factory=dict
+    )  # inference.yml content (zoo models: built from config)
+    origin: str = ""  # where ``meta`` comes from, for error messages
 
 
-def _from_dir(path: Path, spec: str) -> tuple[Path, Path, dict[str, Any]]:
+def _resolve_uri(scheme: str, text: str) -> Path:
+    if scheme not in URI_RESOLVERS and scheme in URI_PROVIDERS:
+        importlib.import_module(URI_PROVIDERS[scheme])
+    if scheme not in URI_RESOLVERS:
+        raise ModelSourceError(f"{text}: no resolver for '{scheme}:/' URIs (known: {sorted(URI_PROVIDERS)})")
+    return URI_RESOLVERS[scheme](text)
+
+
+def _model_files(path: Path, spec: str) -> tuple[Path, Path]:
     params = path / "inference.pdiparams"
-    for model_name in ("inference.json", "inference.pdmodel"):
-        if (path / model_name).is_file() and params.is_file():
-            meta_file = path / "inference.yml"
-            meta = yaml.safe_load(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
-            return path / model_name, params, meta or {}
+    for name in ("inference.json", "inference.pdmodel"):
+        if (path / name).is_file() and params.is_file():
+            return path / name, params
     found = sorted(p.name for p in path.iterdir())[:10]
     raise ModelSourceError(
         f"{spec}: not an inference model directory: expected inference.json (or inference.pdmodel) and "
@@ -52,11 +71,49 @@ def _from_dir(path: Path, spec: str) -> tuple[Path, Path, dict[str, Any]]:
     )
 
 
-def _task_of(meta: dict[str, Any]) -> str | None:
-    ours = meta.get("ocrtrain", {}).get("task")
-    if ours:
-        return ours
-    return _POSTPROCESS_TASK.get(meta.get("PostProcess", {}).get("name", ""))
+def _read_meta(meta_file: Path) -> dict[str, Any]:
+    try:
+        meta = yaml.safe_load(meta_file.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ModelSourceError(f"{meta_file}: not readable YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(meta, dict):
+        raise ModelSourceError(f"{meta_file}: expected a mapping, got {type(meta).__name__}")
+    return meta
+
+
+def _task_of_meta(meta: dict[str, Any]) -> str | None:
+    ours = (meta.get("ocrtrain") or {}).get("task")
+    return ours or _POSTPROCESS_TASK.get((meta.get("PostProcess") or {}).get("name", ""))
+
+
+def _from_directory(path: Path, text: str, task: str) -> ModelSource:
+    model_file, params_file = _model_files(path, text)
+    graph = read_graph(model_file)
+    check_params(params_file, graph)
+    from_graph = task_of_graph(graph)
+    meta_file = path / "inference.yml"
+    meta = _read_meta(meta_file) if meta_file.is_file() else {}
+    from_meta = _task_of_meta(meta)
+    if from_meta and from_graph and from_meta != from_graph:
+        raise ModelSourceError(
+            f"{meta_file}: inference.yml says {from_meta}, but the graph's output {graph.output_shape} is a "
+            f"{from_graph} model's"
+        )
+    found = from_meta or from_graph
+    if found is None:
+        raise ModelSourceError(
+            f"{text}: cannot tell what kind of model this is (no inference.yml, output shape {graph.output_shape})"
+        )
+    if found != task:
+        raise ModelSourceError(
+            f"'{text}' holds a {found} model (output {graph.output_shape}) but was given as the {task} model"
+        )
+    if not meta:
+        raise ModelSourceError(
+            f"{meta_file}: missing: a {task} model directory needs its inference.yml (settings"
+            f"{' and dictionary' if task == 'rec' else ''}); export writes one"
+        )
+    return ModelSource(text, task, model_file, params_file, meta, str(meta_file))
 
 
 def resolve_model_source(spec: str | Path, task: str) -> ModelSource:
@@ -64,38 +121,27 @@ def resolve_model_source(spec: str | Path, task: str) -> ModelSource:
     text = str(spec).strip()
     if not text:
         raise ModelSourceError(f"empty {task} model spec")
-    if text.startswith(("models:/", "runs:/")):
-        from ocrtrain.registry import download_model  # only when asked: keeps mlflow out of plain inference
-
-        return resolve_model_source(download_model(text), task)
-    if text in zoo.ZOO:
-        entry = zoo.ZOO[text]
+    uri = _URI_RE.match(text)
+    if uri:
+        return resolve_model_source(_resolve_uri(uri["scheme"], text), task)
+    if text in ZOO:
+        entry = ZOO[text]
         if entry.task != task:
             raise ModelSourceError(f"'{text}' is a {entry.task} model but was given as the {task} model")
-        directory = zoo.zoo_model_dir(text)
-        chars = list(CharDict.pretrained().characters) if task == "rec" else None
+        directory = zoo_model_dir(text)
         return ModelSource(
-            text, task, directory / "inference.pdmodel", directory / "inference.pdiparams", {}, chars
+            text,
+            task,
+            directory / "inference.pdmodel",
+            directory / "inference.pdiparams",
+            zoo_inference_yml(text, task),
+            f"{text} (model config conf/{task}/{text}.yaml)",
         )
     path = Path(text).expanduser()
     if not path.exists():
         raise ModelSourceError(
-            f"{task} model '{text}' is neither a known zoo name ({', '.join(sorted(zoo.ZOO))}) nor an existing path"
+            f"{task} model '{text}' is neither a known zoo name ({', '.join(sorted(ZOO))}) nor an existing path"
         )
     if not path.is_dir():
         raise ModelSourceError(f"{task} model '{text}' must be a directory with an exported inference model")
-    model_file, params_file, meta = _from_dir(path, text)
-    found_task = _task_of(meta)
-    if found_task is not None and found_task != task:
-        raise ModelSourceError(f"'{text}' holds a {found_task} model but was given as the {task} model")
-    chars = None
-    if task == "rec":
-        inline = meta.get("PostProcess", {}).get("character_dict")
-        if not inline:
-            raise ModelSourceError(
-                f"{path / 'inference.yml'}: a recognition model needs PostProcess.character_dict (its dictionary)"
-            )
-        chars = [str(c) for c in inline]
-        if meta.get("PostProcess", {}).get("use_space_char", True) and " " not in chars:
-            chars.append(" ")
-    return ModelSource(text, task, model_file, params_file, meta, chars)
+    return _from_directory(path, text, task)

@@ -10,14 +10,13 @@ import cv2
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from ocrtrain.crop import crop_quad, order_quad, sort_reading_order
-from ocrtrain.devices import parse_device
+from ocrtrain.components import build
+from ocrtrain.crop import crop_quad, sort_reading_order
+from ocrtrain.pipeline.inference_settings import cls_settings, det_settings, rec_settings
 from ocrtrain.pipeline.inputs import iter_inputs
 from ocrtrain.pipeline.model_source import resolve_model_source
-from ocrtrain.pipeline.predictor import InferenceModel
+from ocrtrain.pipeline.predictor import load_predictor
 from ocrtrain.pipeline.result import OCRResult
-from ocrtrain.postprocess.ctc import ctc_greedy_decode
-from ocrtrain.postprocess.db import DBPostProcessConfig, db_boxes
 from ocrtrain.preprocess import normalize_det, resize_det, resize_norm_rec
 
 PIPELINE_CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "pipeline"
@@ -52,44 +51,66 @@ def load_pipeline_config(
     return OmegaConf.merge(cfg, overrides)
 
 
+def _given(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+# pipeline keys det_<name> that override the detector's DBPostProcess values
+_DB_KEYS = ("thresh", "box_thresh", "unclip_ratio", "max_candidates", "score_mode", "use_dilation")
+
+
+def _db_config(model_values: dict[str, Any], cfg: DictConfig) -> dict[str, Any]:
+    """The detector's DBPostProcess config with each ``det_<name>`` pipeline value that is set (not null) put in."""
+    given = {k: cfg[f"det_{k}"] for k in _DB_KEYS if cfg.get(f"det_{k}") is not None}
+    return {**model_values, **given}
+
+
 class OCRPipeline:
     """Text detection (DB) + recognition (CTC) with the shipped PP-OCRv4 weights or the user's own models."""
 
     def __init__(self, cfg: DictConfig):
         self.cfg = cfg
-        default_device = cfg.device
-        threads, mkldnn = int(cfg.cpu_threads), bool(cfg.enable_mkldnn)
 
-        def load(spec: str, task: str, device: str | None) -> InferenceModel:
+        def load(spec: str, task: str, device: str | None):
             source = resolve_model_source(spec, task)
-            return InferenceModel(source, parse_device(device or default_device), threads, mkldnn)
+            predictor = load_predictor(
+                source,
+                device or cfg.device,
+                cfg.backend,
+                cpu_threads=int(cfg.cpu_threads),
+                enable_mkldnn=bool(cfg.enable_mkldnn),
+            )
+            return source, predictor
 
-        self.det = load(cfg.det_model, "det", cfg.det_device)
-        self.rec = load(cfg.rec_model, "rec", cfg.rec_device)
-        self.cls = (
-            load(cfg.textline_orientation_model, "cls", cfg.rec_device)
-            if cfg.use_textline_orientation
-            else None
+        det_source, self.det = load(cfg.det_model, "det", cfg.det_device)
+        rec_source, self.rec = load(cfg.rec_model, "rec", cfg.rec_device)
+        # the models' own settings (inference.yml), with every pipeline value that is set winning
+        det = det_settings(det_source.meta, det_source.origin)
+        self.det_resize = {
+            "limit_side_len": _given(cfg.det_limit_side_len, det.limit_side_len),
+            "limit_type": _given(cfg.det_limit_type, det.limit_type),
+        }
+        self.det_normalize = {"mean": det.mean, "std": det.std, "scale": det.scale}
+        self.db_config = build("postprocess", _db_config(det.postprocess, cfg))
+        rec = rec_settings(rec_source.meta, rec_source.origin)
+        self.rec_shape = (
+            int(_given(cfg.rec_image_height, rec.image_height)),
+            int(_given(cfg.rec_image_width, rec.image_width)),
         )
-        self.db_config = DBPostProcessConfig(
-            thresh=cfg.det_thresh,
-            box_thresh=cfg.det_box_thresh,
-            unclip_ratio=cfg.det_unclip_ratio,
-            max_candidates=cfg.det_max_candidates,
-            score_mode=cfg.det_score_mode,
-            use_dilation=cfg.det_use_dilation,
-        )
-        self.characters = self.rec.source.characters
+        self.decode = build("postprocess", rec.postprocess)
+        self.cls = None
+        if cfg.use_textline_orientation:
+            cls_source, self.cls = load(cfg.textline_orientation_model, "cls", cfg.rec_device)
+            self.cls_settings = cls_settings(cls_source.meta, cls_source.origin)
 
     def detect(self, img: np.ndarray) -> tuple[list[np.ndarray], list[float]]:
         """Quads (tl, tr, br, bl; original pixels) in reading order, with their DB scores."""
         h, w = img.shape[:2]
-        resized, _ = resize_det(img, self.cfg.det_limit_side_len, self.cfg.det_limit_type)
-        prob = self.det(normalize_det(resized)[None])[0, 0]
-        quads, scores = db_boxes(prob, (h, w), self.db_config)
+        resized, _ = resize_det(img, int(self.det_resize["limit_side_len"]), self.det_resize["limit_type"])
+        prob = self.det(normalize_det(resized, **self.det_normalize)[None])[0, 0]
+        quads, scores = self.db_config(prob, (h, w))
         kept = []
         for quad, score in zip(quads, scores, strict=True):
-            quad = order_quad(quad)
             quad[:, 0] = np.clip(quad[:, 0], 0, w - 1)
             quad[:, 1] = np.clip(quad[:, 1], 0, h - 1)
             if np.linalg.norm(quad[0] - quad[1]) > 3 and np.linalg.norm(quad[0] - quad[3]) > 3:
@@ -102,16 +123,18 @@ class OCRPipeline:
         bs = int(self.cfg.textline_orientation_batch_size)
         out = list(crops)
         for start in range(0, len(crops), bs):
-            batch = np.stack([resize_norm_rec(c, 48, 192) for c in crops[start : start + bs]])
+            shape = (self.cls_settings.image_height, self.cls_settings.image_width)
+            batch = np.stack([resize_norm_rec(c, *shape) for c in crops[start : start + bs]])
             probs = self.cls(batch)
             for j, p in enumerate(probs):
-                if int(p.argmax()) == 1 and float(p[1]) > self.cfg.textline_orientation_thresh:
+                label = self.cls_settings.labels[int(p.argmax())]
+                if label == "180" and float(p.max()) > self.cfg.textline_orientation_thresh:
                     out[start + j] = cv2.rotate(crops[start + j], cv2.ROTATE_180)
         return out
 
     def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
         """Text and score of each crop; crops run in width-sorted batches of ``rec_batch_size``."""
-        height, base_width = int(self.cfg.rec_image_height), int(self.cfg.rec_image_width)
+        height, base_width = self.rec_shape
         ratios = [c.shape[1] / max(c.shape[0], 1) for c in crops]
         order = np.argsort(ratios, kind="stable")
         results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
@@ -121,7 +144,7 @@ class OCRPipeline:
             max_ratio = max(base_width / height, max(ratios[i] for i in idx))
             width = int(height * max_ratio)
             batch = np.stack([resize_norm_rec(crops[i], height, width) for i in idx])
-            for i, decoded in zip(idx, ctc_greedy_decode(self.rec(batch), self.characters), strict=True):
+            for i, decoded in zip(idx, self.decode(self.rec(batch)), strict=True):
                 results[i] = decoded
         return results
 
@@ -143,7 +166,7 @@ class OCRPipeline:
 
     def predict(self, inputs: Any) -> Iterator[OCRResult]:
         """Results one image at a time, for a path, directory, URL, array, ``{"img": ...}`` or a list of those."""
-        for img_path, img in iter_inputs(inputs):
+        for img_path, img in iter_inputs(inputs, float(self.cfg.url_deadline_s)):
             yield self.predict_image(img, img_path)
 
 

@@ -1,4 +1,4 @@
-"""The OCR result (DESIGN.md §6) and how it prints, saves and draws itself."""
+"""The OCR result (docs/architecture.md: result schema) and how it prints, saves and draws itself."""
 
 from __future__ import annotations
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ocrtrain.components import register
+
 
 def ctc_greedy_decode(probs: np.ndarray, characters: list[str], blank: int = 0) -> list[tuple[str, float]]:
     """Decode N x T x C class probabilities into (text, mean confidence of the kept characters).
@@ -22,3 +24,16 @@ def ctc_greedy_decode(probs: np.ndarray, characters: list[str], blank: int = 0) 
         score = float(conf[keep].mean()) if keep.any() else 0.0
         results.append((text, score))
     return results
+
+
+@register("postprocess", "CTCLabelDecode")
+class CTCLabelDecode:
+    """The CTC post-process as inference.yml names it: its dictionary, plus the space when ``use_space_char``."""
+
+    def __init__(self, character_dict: list[str], use_space_char: bool = True):
+        self.characters = [str(c) for c in character_dict]
+        if use_space_char and " " not in self.characters:
+            self.characters.append(" ")
+
+    def __call__(self, probs: np.ndarray) -> list[tuple[str, float]]:
+        return ctc_greedy_decode(probs, self.characters)

@@ -9,9 +9,15 @@ import numpy as np
 import pyclipper
 from shapely.geometry import Polygon
 
+from ocrtrain.components import register
+from ocrtrain.crop import order_quad
 
+
+@register("postprocess", "DBPostProcess")
 @dataclass(frozen=True)
-class DBPostProcessConfig:
+class DBPostProcess:
+    """The DB post-process with its values (as in inference.yml's PostProcess); call it on a probability map."""
+
     thresh: float = 0.3  # binarisation threshold of the probability map
     box_thresh: float = 0.6  # minimum mean probability inside a box
     unclip_ratio: float = 1.5  # how far the shrunk kernel is grown back (DB's offset D = A * r / L)
@@ -20,15 +26,14 @@ class DBPostProcessConfig:
     use_dilation: bool = False
     min_size: int = 3
 
+    def __call__(self, prob: np.ndarray, dest_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        return db_boxes(prob, dest_size, self)
+
 
 def _min_area_quad(points: np.ndarray) -> tuple[np.ndarray, float]:
     """The minimum-area rectangle around ``points`` as tl, tr, br, bl, and its shorter side."""
     rect = cv2.minAreaRect(points.reshape(-1, 1, 2).astype(np.float32))
-    corners = sorted(cv2.boxPoints(rect).tolist(), key=lambda p: p[0])
-    left = sorted(corners[:2], key=lambda p: p[1])
-    right = sorted(corners[2:], key=lambda p: p[1])
-    quad = np.array([left[0], right[0], right[1], left[1]], dtype=np.float32)
-    return quad, min(rect[1])
+    return order_quad(cv2.boxPoints(rect)), min(rect[1])
 
 
 def _mean_score(prob: np.ndarray, polygon: np.ndarray) -> float:
@@ -60,7 +65,7 @@ def _unclip(quad: np.ndarray, ratio: float) -> np.ndarray | None:
 
 
 def db_boxes(
-    prob: np.ndarray, dest_size: tuple[int, int], cfg: DBPostProcessConfig = DBPostProcessConfig()
+    prob: np.ndarray, dest_size: tuple[int, int], cfg: DBPostProcess = DBPostProcess()
 ) -> tuple[np.ndarray, np.ndarray]:
     """Quads (K x 4 x 2 float32, in destination pixels) and scores (K) from one H x W probability map.
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 from omegaconf import DictConfig
+
+# largest output difference allowed between two computations of one model (checkpoint loads, export parity)
+PARITY_TOLERANCE = 1e-4
 
 
 def build_task(cfg: DictConfig):
@@ -22,3 +29,31 @@ def build_task(cfg: DictConfig):
     from ocrtrain.tasks.rec import RecTask
 
     return RecTask(cfg.rec, cfg.data, pretrained=cfg.get("pretrained"), seed=cfg.seed)
+
+
+def load_checkpoint_model(task: Any, checkpoint: Path) -> tuple[Any, dict[str, Any]]:
+    """The task's model in eval mode with ``checkpoint``'s weights, and the checkpoint's saved state.
+
+    The model is loaded twice, from two different random starts, and both must compute the same on the parity
+    batch: otherwise some weights came from the random start, not from the checkpoint (an empty or partial
+    ``model.pdparams``), and evaluating or exporting it would report on a model nobody trained.
+    """
+    import paddle
+
+    from ocrtrain.engine.checkpoint import load_checkpoint
+
+    outputs, loaded = [], None
+    for seed in (1, 2):
+        paddle.seed(seed)
+        model = task.build_model()
+        state = load_checkpoint(checkpoint, model)
+        model.eval()
+        outputs.append(task.dygraph_predictor(model)(task.parity_batch()))
+        loaded = loaded or (model, state)
+    spread = float(np.abs(outputs[0] - outputs[1]).max())
+    if spread > PARITY_TOLERANCE:
+        raise ValueError(
+            f"{Path(checkpoint) / 'model.pdparams'}: does not hold the model's weights (two loads from different "
+            f"random starts compute outputs {spread:.2e} apart)"
+        )
+    return loaded

@@ -13,9 +13,10 @@ import paddle
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from ocrtrain.components import build
 from ocrtrain.config import to_plain
 from ocrtrain.data.common import fingerprint_label_files
-from ocrtrain.postprocess.db import DBPostProcessConfig, db_boxes
+from ocrtrain.pipeline.inference_settings import det_inference_yml, det_settings
 from ocrtrain.sheets import GREEN, GREY, RED, draw_polygons, image_sheet
 
 log = logging.getLogger("ocrtrain")
@@ -33,17 +34,17 @@ class DetTask:
         self.pretrained = pretrained or model_cfg.pretrained
         self.seed = seed
         self.eval_resize = dict(to_plain(model_cfg.eval_resize))
-        self.db_config = DBPostProcessConfig(**to_plain(model_cfg.postprocess))
+        self.db_config = build("postprocess", to_plain(model_cfg.postprocess))
         self._loss = None
 
     # ---- model ---------------------------------------------------------------------------------------------------
     def build_model(self) -> paddle.nn.Layer:
-        from ocrtrain.models.builder import build_det_model
+        from ocrtrain.models.builder import build_model
 
-        return build_det_model(to_plain(self.model_cfg.arch))
+        return build_model(to_plain(self.model_cfg.arch))
 
     def load_pretrained(self, model: paddle.nn.Layer) -> None:
-        from ocrtrain.models.builder import load_pretrained
+        from ocrtrain.models.loading import load_pretrained
 
         report = load_pretrained(model, str(self.pretrained))
         log.info(report.summary())  # console and the run's log file under Hydra
@@ -51,10 +52,15 @@ class DetTask:
 
     @staticmethod
     def dygraph_predictor(model: paddle.nn.Layer) -> Predictor:
-        return lambda batch: model(paddle.to_tensor(batch))["maps"].numpy()
+        return lambda batch: model(paddle.to_tensor(batch)).numpy()
 
-    def check_inference_source(self, source: Any) -> None:
-        """Any detector's probability map fits; nothing to compare."""
+    def use_inference_settings(self, meta: dict[str, Any], origin: str, resize: str) -> None:
+        """Evaluate with a model's own inference settings: its DB values, and with ``resize="pipeline"`` its
+        inference resize rule (``"train"`` keeps the model config's ``eval_resize``)."""
+        settings = det_settings(meta, origin)
+        self.db_config = build("postprocess", settings.postprocess)
+        if resize == "pipeline":
+            self.eval_resize = {"limit_side_len": settings.limit_side_len, "limit_type": settings.limit_type}
 
     # ---- data ----------------------------------------------------------------------------------------------------
     def _dataset(self, split: str, mode: str):
@@ -87,11 +93,11 @@ class DetTask:
     # ---- loss ----------------------------------------------------------------------------------------------------
     def loss(self, model: paddle.nn.Layer, batch: dict[str, Any]) -> dict[str, paddle.Tensor]:
         if self._loss is None:
-            from ocrtrain.losses.db_loss import DBLoss
+            from ocrtrain import components
 
-            self._loss = DBLoss(**to_plain(self.model_cfg.loss))
+            self._loss = components.build("loss", to_plain(self.model_cfg.loss))
         tensors = {k: v if isinstance(v, paddle.Tensor) else paddle.to_tensor(v) for k, v in batch.items()}
-        return self._loss(model(tensors["image"])["maps"], tensors)
+        return self._loss(model(tensors["image"]), tensors)
 
     # ---- evaluation ----------------------------------------------------------------------------------------------
     def evaluate(self, predict: Predictor, progress: bool = True) -> dict[str, Any]:
@@ -103,7 +109,7 @@ class DetTask:
         for i in tqdm(range(len(dataset)), desc="eval det", disable=not progress, leave=False):
             item = dataset[i]
             prob = predict(item["image"][None])[0, 0]
-            quads, scores = db_boxes(prob, (int(item["shape"][0]), int(item["shape"][1])), self.db_config)
+            quads, scores = self.db_config(prob, (int(item["shape"][0]), int(item["shape"][1])))
             result = evaluate_image(item["polys"], item["ignore"], list(quads))
             details.append(
                 {
@@ -166,25 +172,7 @@ class DetTask:
         }
 
     def inference_yml(self) -> dict[str, Any]:
-        """PaddleX-style inference.yml content for an exported detector (DESIGN.md §5)."""
-        return {
-            "Global": {"model_name": self.model_cfg.name},
-            "PreProcess": {
-                "transform_ops": [
-                    {"DecodeImage": {"channel_first": False, "img_mode": "BGR"}},
-                    {"DetLabelEncode": None},
-                    {"DetResizeForTest": {"resize_long": 960}},
-                    {
-                        "NormalizeImage": {
-                            "mean": [0.485, 0.456, 0.406],
-                            "std": [0.229, 0.224, 0.225],
-                            "scale": "1./255.",
-                            "order": "hwc",
-                        }
-                    },
-                    {"ToCHWImage": None},
-                    {"KeepKeys": {"keep_keys": ["image", "shape", "polys", "ignore_tags"]}},
-                ]
-            },
-            "PostProcess": {"name": "DBPostProcess", **to_plain(self.model_cfg.postprocess)},
-        }
+        """The exported detector's inference.yml: the model config's inference resize and DB values."""
+        return det_inference_yml(
+            self.model_cfg.name, to_plain(self.model_cfg.infer_resize), to_plain(self.model_cfg.postprocess)
+        )

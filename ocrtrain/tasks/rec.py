@@ -12,9 +12,11 @@ import paddle
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from ocrtrain.components import build
 from ocrtrain.config import to_plain
 from ocrtrain.data.common import fingerprint_label_files
 from ocrtrain.data.dictionary import CharDict
+from ocrtrain.pipeline.inference_settings import rec_inference_yml, rec_settings
 from ocrtrain.postprocess.ctc import ctc_greedy_decode
 from ocrtrain.sheets import caption_sheet
 
@@ -41,18 +43,16 @@ class RecTask:
 
     # ---- model ---------------------------------------------------------------------------------------------------
     def build_model(self) -> paddle.nn.Layer:
-        from ocrtrain.models.builder import build_rec_model
+        from ocrtrain.models.builder import build_model
 
-        gtc = to_plain(self.model_cfg.get("gtc")) or {}
-        gtc["max_len"] = self._gtc_max_len
-        return build_rec_model(to_plain(self.model_cfg.arch), self.char_dict.num_classes, gtc)
+        return build_model(to_plain(self.model_cfg.arch), num_classes=self.char_dict.num_classes)
 
     @property
     def _gtc_max_len(self) -> int:
         return int(self.model_cfg.max_text_length) + 2  # NRTR tokens: start + text + end
 
     def load_pretrained(self, model: paddle.nn.Layer) -> None:
-        from ocrtrain.models.builder import load_pretrained
+        from ocrtrain.models.loading import load_pretrained
 
         report = load_pretrained(model, str(self.pretrained), characters=list(self.char_dict.characters))
         log.info(report.summary())  # console and the run's log file under Hydra
@@ -62,10 +62,12 @@ class RecTask:
     def dygraph_predictor(model: paddle.nn.Layer) -> Predictor:
         return lambda batch: model(paddle.to_tensor(batch)).numpy()
 
-    def check_inference_source(self, source: Any) -> None:
-        if list(source.characters) != list(self.char_dict.characters):
+    def use_inference_settings(self, meta: dict[str, Any], origin: str, resize: str) -> None:
+        """Evaluate a loaded model only with its own dictionary (``resize`` applies to detectors only)."""
+        characters = build("postprocess", rec_settings(meta, origin).postprocess).characters
+        if characters != list(self.char_dict.characters):
             raise ValueError(
-                f"{source.spec}: its dictionary ({len(source.characters)} characters) differs from this run's "
+                f"{origin}: its dictionary ({len(characters)} characters) differs from this run's "
                 f"({len(self.char_dict.characters)}): evaluating would decode the wrong characters"
             )
 
@@ -110,18 +112,23 @@ class RecTask:
     def loss(self, model: paddle.nn.Layer, batch: dict[str, Any]) -> dict[str, paddle.Tensor]:
         """CTC loss; with the GTC branch enabled also its NRTR loss, added with weight ``gtc.weight``."""
         if self._loss is None:
-            from ocrtrain.losses.ctc_loss import CTCLoss
-            from ocrtrain.losses.gtc_loss import NRTRLoss, nrtr_tokens
+            from ocrtrain import components
+            from ocrtrain.losses.gtc_loss import nrtr_tokens
 
-            self._loss = CTCLoss(), NRTRLoss(), nrtr_tokens
+            gtc_loss_cfg = to_plain(self.model_cfg.gtc.loss)
+            self._loss = (
+                components.build("loss", to_plain(self.model_cfg.loss)),
+                components.build("loss", gtc_loss_cfg),
+                nrtr_tokens,
+            )
         ctc_loss, gtc_loss, nrtr_tokens = self._loss
         as_tensor = lambda v: v if isinstance(v, paddle.Tensor) else paddle.to_tensor(v)  # noqa: E731
         label, length = as_tensor(batch["label"]), as_tensor(batch["length"])
         gtc = self.model_cfg.get("gtc")
         if not (gtc and gtc.enabled):
-            return ctc_loss(model(as_tensor(batch["image"])), label, length)
+            return ctc_loss(model(as_tensor(batch["image"]))["ctc"], label, length)
         tokens = nrtr_tokens(label.numpy(), length.numpy(), self._gtc_max_len)
-        out = model(as_tensor(batch["image"]), paddle.to_tensor(tokens[:, :-1]))
+        out = model(as_tensor(batch["image"]), {"gtc_tokens": paddle.to_tensor(tokens[:, :-1])})
         ctc = ctc_loss(out["ctc"], label, length)["loss"]
         nrtr = gtc_loss(out["gtc"], paddle.to_tensor(tokens[:, 1:]))
         return {"loss": ctc + float(gtc.weight) * nrtr, "loss_ctc": ctc, "loss_gtc": nrtr}
@@ -130,7 +137,7 @@ class RecTask:
     def evaluate(self, predict: Predictor, progress: bool = True, batch_size: int = 32) -> dict[str, Any]:
         """acc / norm_edit_dis over the val split as ``rec.metric`` says (default: spaces ignored, case and symbols
         count), case-insensitive acc too, with per-sample details."""
-        from ocrtrain.metrics.rec_metric import RecMetricOptions, edit_distance, rec_metrics
+        from ocrtrain.metrics import rec_metric
 
         dataset = self.eval_dataset()
         details = []
@@ -145,17 +152,17 @@ class RecTask:
                 details.append(
                     {"source": item["source"], "truth": item["text"], "prediction": text, "score": score}
                 )
-        preds, truths = [d["prediction"] for d in details], [d["truth"] for d in details]
-        options = RecMetricOptions(**(to_plain(self.model_cfg.get("metric")) or {}))
-        for d in details:
-            d["edit_distance"] = edit_distance(
-                options.normalise(d["prediction"]), options.normalise(d["truth"])
-            )
-        metrics = rec_metrics(preds, truths, options)
-        caseless = RecMetricOptions(
+        options = rec_metric.RecMetricOptions(**(to_plain(self.model_cfg.get("metric")) or {}))
+        caseless = rec_metric.RecMetricOptions(
             options.ignore_space, case_sensitive=False, symbol_insensitive=options.symbol_insensitive
         )
-        metrics["acc_case_insensitive"] = rec_metrics(preds, truths, caseless)["acc"]
+        scores = [rec_metric.score(d["prediction"], d["truth"], options) for d in details]
+        for d, s in zip(details, scores, strict=True):
+            d["edit_distance"] = s.edit_distance
+        metrics = rec_metric.summarize(scores)
+        metrics["acc_case_insensitive"] = sum(
+            caseless.normalise(d["prediction"]) == caseless.normalise(d["truth"]) for d in details
+        ) / max(len(details), 1)
         return {**metrics, "samples": len(details), "details": details}
 
     def render_worst(self, details: list[dict[str, Any]], path: Path, k: int = 8) -> Path:
@@ -204,22 +211,7 @@ class RecTask:
         }
 
     def inference_yml(self) -> dict[str, Any]:
-        chars = list(self.char_dict.characters)
-        use_space = chars[-1] == " "
-        return {
-            "Global": {"model_name": self.model_cfg.name},
-            "PreProcess": {
-                "transform_ops": [
-                    {"DecodeImage": {"channel_first": False, "img_mode": "BGR"}},
-                    {"MultiLabelEncode": {"gtc_encode": "NRTRLabelEncode"}},
-                    {"RecResizeImg": {"image_shape": [3, *list(self.model_cfg.image_shape)]}},
-                    {"KeepKeys": {"keep_keys": ["image", "label_ctc", "label_gtc", "length", "valid_ratio"]}},
-                ]
-            },
-            # PaddleX appends the space itself when use_space_char is true
-            "PostProcess": {
-                "name": "CTCLabelDecode",
-                "use_space_char": use_space,
-                "character_dict": chars[:-1] if use_space else chars,
-            },
-        }
+        """The exported recogniser's inference.yml: input shape and dictionary."""
+        return rec_inference_yml(
+            self.model_cfg.name, list(self.model_cfg.image_shape), list(self.char_dict.characters)
+        )

@@ -112,3 +112,37 @@ def test_url_errors(http_root, tmp_path, demo_dir):
 def test_unsupported_type():
     with pytest.raises(ImageError, match="unsupported input of type int"):
         list(iter_inputs(42))
+
+
+def test_slow_url_hits_the_total_deadline():
+    """A server that trickles a few bytes a second never trips the per-read timeout; the total deadline ends it."""
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def trickle():
+        conn, _ = listener.accept()
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n")
+        while not stop.is_set():
+            try:
+                conn.sendall(b"\xff" * 20)
+            except OSError:
+                break
+            time.sleep(0.5)
+        conn.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/slow.jpg"
+    started = time.monotonic()
+    try:
+        with pytest.raises(ImageError, match=r"slow\.jpg: download took longer than 2 s"):
+            fetch_url(url, timeout=1.5, deadline=2.0)
+    finally:
+        stop.set()
+        listener.close()
+    assert time.monotonic() - started < 4

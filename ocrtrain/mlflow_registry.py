@@ -1,4 +1,4 @@
-"""The model registry (DESIGN.md §8): exported models as MLflow model versions, and registry URIs resolved locally.
+"""The MLflow model registry (docs/architecture.md: registry URIs): exported models as MLflow model versions, and registry URIs resolved locally.
 
 ``register_model`` logs an exported inference directory as an MLflow pyfunc model (:class:`OCRModel`, the OCR
 pipeline with that model in its det or rec slot, so ``mlflow models serve`` answers OCR requests), registers a
@@ -6,7 +6,8 @@ version with lineage and metrics as tags, and points an alias (``champion``) at 
 
 ``download_model`` turns ``models:/name/version``, ``models:/name@alias`` or ``runs:/<run id>/<path>`` into a local
 inference directory for ``det_model`` / ``rec_model``: resolved once (an alias to its version at that moment) and
-cached under ``~/.cache/ocrtrain/registry`` (``OCRTRAIN_CACHE`` moves it).
+cached under ``~/.cache/ocrtrain/registry`` (``OCRTRAIN_CACHE`` moves it). Importing this module registers both
+schemes with the pipeline's model-source resolver.
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ import mlflow.pyfunc
 import pydantic
 import yaml
 
-from ocrtrain.pipeline.model_source import ModelSourceError
+from ocrtrain.pipeline.model_source import ModelSourceError, register_uri_resolver
 from ocrtrain.tracking import MlflowRun, tracking_uri
 
 COMPLETE_MARK = ".ocrtrain-complete"
 
 
 class OCRRecord(pydantic.BaseModel):
-    """One image's OCR result (DESIGN.md §6), as the served model's output schema."""
+    """One image's OCR result (docs/architecture.md: result schema), as the served model's output schema."""
 
     img_path: str | None = None
     dt_polys: list[list[list[float]]]
@@ -43,7 +44,7 @@ class OCRModel(mlflow.pyfunc.PythonModel):
     """The OCR pipeline with the registered model in its slot (the zoo model in the other).
 
     Input: records (dicts, or DataFrame rows) with ``image`` (base64-encoded image file bytes) or ``path``.
-    Output: one OCR result per row, in the pipeline's schema (DESIGN.md §6).
+    Output: one OCR result per row, in the pipeline's schema (docs/architecture.md: result schema).
     """
 
     def load_context(self, context: Any) -> None:
@@ -203,3 +204,7 @@ def download_model(uri: str, store_uri: str | None = None) -> Path:
 def encode_image(path: str | Path) -> str:
     """Base64 of an image file, as :class:`OCRModel` and ``mlflow models serve`` take it."""
     return base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+register_uri_resolver("models", download_model)
+register_uri_resolver("runs", download_model)

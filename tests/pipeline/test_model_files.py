@@ -1,0 +1,83 @@
+"""Damaged or mismatched model directories are refused before paddle sees them, with the file named, in one line."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+from ocrtrain import zoo
+from ocrtrain.pipeline.model_source import ModelSourceError, resolve_model_source
+
+
+@pytest.fixture()
+def det_copy(tmp_path):
+    """A copy of the shipped PP-OCRv4 det inference dir (legacy .pdmodel, no inference.yml)."""
+    target = tmp_path / "det"
+    shutil.copytree(zoo.zoo_model_dir("PP-OCRv4_mobile_det"), target)
+    return target
+
+
+def run_infer(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ocrtrain.infer", *args, f"hydra.run.dir={cwd}/run", "save_path=null"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+
+
+def test_truncated_params_file_is_one_line_naming_it(det_copy, demo_dir):
+    params = det_copy / "inference.pdiparams"
+    params.write_bytes(params.read_bytes()[: params.stat().st_size // 2])
+    with pytest.raises(ModelSourceError, match=rf"{params}: damaged .* runs past the end of the file"):
+        resolve_model_source(str(det_copy), "det")
+    proc = run_infer(
+        f"input={demo_dir / 'images' / 'img_1.jpg'}", f"det_model={det_copy}", cwd=det_copy.parent
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"error: {params}: damaged or not a Paddle parameters file" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_random_bytes_params_file_names_it(det_copy):
+    params = det_copy / "inference.pdiparams"
+    params.write_bytes(np.random.default_rng(0).bytes(params.stat().st_size))
+    with pytest.raises(ModelSourceError, match=rf"{params}: damaged or not a Paddle parameters file"):
+        resolve_model_source(str(det_copy), "det")
+
+
+def test_garbage_graph_file_names_it(det_copy):
+    """paddle itself crashes with a segmentation fault on this one."""
+    graph = det_copy / "inference.pdmodel"
+    graph.write_bytes(b"garbage" * 50)
+    with pytest.raises(ModelSourceError, match=rf"{graph}: not a Paddle inference program"):
+        resolve_model_source(str(det_copy), "det")
+
+
+def test_params_of_another_model_are_refused(det_copy):
+    rec_params = zoo.zoo_model_dir("PP-OCRv4_mobile_rec") / "inference.pdiparams"
+    shutil.copy(rec_params, det_copy / "inference.pdiparams")
+    with pytest.raises(ModelSourceError, match="do not fit the graph"):
+        resolve_model_source(str(det_copy), "det")
+
+
+def test_legacy_rec_dir_given_as_det_model_is_refused_at_once(tmp_path, demo_dir):
+    rec_dir = tmp_path / "rec"
+    shutil.copytree(zoo.zoo_model_dir("PP-OCRv4_mobile_rec"), rec_dir)
+    with pytest.raises(ModelSourceError, match="holds a rec model .* but was given as the det model"):
+        resolve_model_source(str(rec_dir), "det")
+    proc = run_infer(f"input={demo_dir / 'images' / 'img_1.jpg'}", f"det_model={rec_dir}", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "given as the det model" in proc.stderr
+
+
+def test_inference_yml_that_contradicts_the_graph_is_refused(det_copy):
+    (det_copy / "inference.yml").write_text("PostProcess: {name: CTCLabelDecode, character_dict: [a, b]}\n")
+    with pytest.raises(ModelSourceError, match=r"inference\.yml says rec, but the graph's output"):
+        resolve_model_source(str(det_copy), "rec")

@@ -1,0 +1,149 @@
+"""`python -m ocrtrain.eval` and `python -m ocrtrain.export` on a real one-step recognition run: the rec branch end to
+end, checkpoints that do not hold the model's weights refused, and a bare checkpoint directory with det=/rec= data=."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+from conftest import REPO
+
+ROOT = REPO / "datasets" / "icdar2015_rec_demo"
+OFFLINE = ["tracking.enabled=false"]
+
+
+def run(module: str, *args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", f"ocrtrain.{module}", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def rec_run(tmp_path_factory):
+    """A real one-step recognition fine-tune on the bundled word crops; returns its run directory."""
+    work = tmp_path_factory.mktemp("rec_run")
+    ok(
+        run(
+            "train",
+            "rec=PP-OCRv4_mobile_rec",
+            "data=icdar2015_rec_demo",
+            f"data.root={ROOT}",
+            "trainer.max_steps=1",
+            "trainer.batch_size=4",
+            "trainer.num_workers=0",
+            "trainer.eval_every_steps=1",
+            "trainer.progress=false",
+            *OFFLINE,
+            f"hydra.run.dir={work}/run",
+            cwd=work,
+        )
+    )
+    return work / "run"
+
+
+def test_rec_eval_and_export_from_the_command_line(rec_run, tmp_path):
+    best = json.loads((rec_run / "checkpoints" / "best" / "state.json").read_text())
+    ok(run("eval", f"checkpoint={rec_run}", *OFFLINE, f"hydra.run.dir={tmp_path}/eval", cwd=tmp_path))
+    report = json.loads((tmp_path / "eval" / "eval_report.json").read_text())
+    assert report["acc"] == pytest.approx(best["eval"]["acc"])  # the number training selected on
+    assert report["samples"] == len(report["details"]) > 0 and (tmp_path / "eval" / "worst.png").is_file()
+
+    out = ok(
+        run("export", f"checkpoint={rec_run}", f"export_dir={tmp_path}/exported", *OFFLINE, cwd=tmp_path)
+    ).stdout
+    assert "parity checkpoint vs exported model" in out and "OK" in out
+    meta = yaml.safe_load((tmp_path / "exported" / "inference.yml").read_text())
+    assert meta["ocrtrain"]["task"] == "rec" and meta["PostProcess"]["name"] == "CTCLabelDecode"
+    assert {"RecResizeImg": {"image_shape": [3, 48, 320]}} in meta["PreProcess"]["transform_ops"]
+
+    # the exported dir evaluates to the checkpoint's numbers through the pipeline's predictor
+    ok(
+        run(
+            "eval",
+            f"checkpoint={tmp_path / 'exported'}",
+            "rec=PP-OCRv4_mobile_rec",
+            "data=icdar2015_rec_demo",
+            f"data.root={ROOT}",
+            *OFFLINE,
+            f"hydra.run.dir={tmp_path}/eval_exported",
+            cwd=tmp_path,
+        )
+    )
+    exported = json.loads((tmp_path / "eval_exported" / "eval_report.json").read_text())
+    assert exported["acc"] == pytest.approx(report["acc"], abs=0.03)
+
+
+def test_checkpoint_without_weights_is_refused_by_eval_and_export(rec_run, tmp_path):
+    """A model.pdparams holding `{}`: eval once said hmean 0.0 and export 'parity ... 0.00e+00 OK'."""
+    import paddle
+
+    crafted = tmp_path / "crafted"
+    shutil.copytree(rec_run, crafted)
+    for checkpoint in (crafted / "checkpoints").iterdir():
+        paddle.save({}, str(checkpoint / "model.pdparams"))
+    for module, extra in (("eval", []), ("export", [f"export_dir={tmp_path}/exported"])):
+        proc = run(
+            module,
+            f"checkpoint={crafted}",
+            *extra,
+            *OFFLINE,
+            f"hydra.run.dir={tmp_path}/{module}",
+            cwd=tmp_path,
+        )
+        assert proc.returncode != 0, f"{module} accepted a checkpoint without weights:\n{proc.stdout}"
+        assert "Traceback" not in proc.stderr
+        assert "model.pdparams" in proc.stderr and proc.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert not (tmp_path / "exported").exists()
+
+
+def test_bare_checkpoint_dir_takes_the_model_and_data_from_the_command_line(rec_run, tmp_path):
+    bare = tmp_path / "bare"
+    shutil.copytree(rec_run / "checkpoints" / "best", bare)  # no run directory, no saved config around it
+    proc = ok(
+        run(
+            "eval",
+            f"checkpoint={bare}",
+            "rec=PP-OCRv4_mobile_rec",
+            "data=icdar2015_rec_demo",
+            f"data.root={ROOT}",
+            *OFFLINE,
+            f"hydra.run.dir={tmp_path}/eval",
+            cwd=tmp_path,
+        )
+    )
+    assert "saved config is missing" not in proc.stderr
+    assert json.loads((tmp_path / "eval" / "eval_report.json").read_text())["samples"] > 0
+
+
+def test_eval_of_a_val_file_needs_no_train_file(rec_run, tmp_path):
+    """data=mine with only a val label file: the template's train file does not exist and is not needed."""
+    data = tmp_path / "data"
+    shutil.copytree(ROOT, data)
+    (data / "val.txt").rename(data / "v.txt")
+    (data / "train.txt").unlink()
+    ok(
+        run(
+            "eval",
+            f"checkpoint={rec_run}",
+            "rec=PP-OCRv4_mobile_rec",
+            "data=mine",
+            f"data.root={data}",
+            "data.val.label_files=[v.txt]",
+            *OFFLINE,
+            f"hydra.run.dir={tmp_path}/eval",
+            cwd=tmp_path,
+        )
+    )
