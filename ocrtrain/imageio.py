@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def worker_message(message: str, error_type: type) -> str:
+    """The message an error was raised with, also when paddle's DataLoader re-raised it from a worker process.
+
+    paddle rebuilds a worker's exception as ``error_type(text)`` where ``text`` holds the worker's whole
+    traceback; the raised message follows the traceback's last ``<module>.<type>: `` line.
+    """
+    if "Traceback (most recent call last)" not in message:
+        return message
+    markers = (f"{error_type.__module__}.{error_type.__qualname__}: ", f"{error_type.__qualname__}: ")
+    lines = message.rstrip().splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        for marker in markers:
+            if lines[i].startswith(marker):
+                return "\n".join([lines[i].removeprefix(marker), *lines[i + 1 :]])
+    return message
 
 
 class ImageError(ValueError):
     """An image that cannot be used: missing, unreadable, not an image, or empty."""
+
+    def __init__(self, message: str):
+        super().__init__(worker_message(str(message), type(self)))
 
 
 def to_bgr(img: np.ndarray, source: str = "array") -> np.ndarray:
@@ -49,3 +73,32 @@ def read_image(path: str | Path) -> np.ndarray:
     if path.is_dir():
         raise ImageError(f"{path}: is a directory, not an image file")
     return decode_image(path.read_bytes(), str(path))
+
+
+def probe_image(image: Path | bytes, source: str) -> str | None:
+    """Why an image cannot be used, judged cheaply from its size and header (PIL reads no pixels), or None.
+
+    A body that is damaged past the header is only found when the image is decoded.
+    """
+    if isinstance(image, Path):
+        if not image.is_file():
+            return f"{source}: no such file" if not image.exists() else f"{source}: not a file"
+        if image.stat().st_size == 0:
+            return f"{source}: empty file (0 bytes)"
+        opened = image
+    else:
+        if not image:
+            return f"{source}: empty (0 bytes)"
+        opened = io.BytesIO(image)
+    try:
+        with Image.open(opened) as img:
+            width, height = img.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        # formats OpenCV reads and PIL does not are rare: only those pay for a full decode
+        data = image.read_bytes() if isinstance(image, Path) else image
+        if cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) is None:
+            return f"{source}: not a readable image ({e})"
+        return None
+    if width == 0 or height == 0:
+        return f"{source}: zero-size image ({width}x{height})"
+    return None

@@ -122,16 +122,17 @@ def test_exported_recogniser_reads_like_the_pretrained_one(in_repo, tmp_path):
 def test_detection_labels_train_recognition_on_their_word_crops(demo_dir):
     """A det label file among the rec sources: every box but the don't-care ones, cut as the pipeline cuts."""
     from ocrtrain.crop import crop_text_region
-    from ocrtrain.data.det_labels import read_det_labels
+    from ocrtrain.data.readers import read_labels
+    from ocrtrain.data.rec_dataset import load_rec_image
     from ocrtrain.imageio import read_image
 
     dataset = RecDataset(demo_dir, ["val.txt"], CharDict.pretrained(), mode="eval")
-    (samples,), _ = read_det_labels(["val.txt"], demo_dir)
+    samples, _ = read_labels("val.txt", demo_dir)
     boxes = [(s, k) for s in samples for k, ignore in enumerate(s.ignore) if not ignore]
     assert len(dataset) == len(boxes) and [dataset[i]["text"] for i in range(len(dataset))] == [
         s.texts[k] for s, k in boxes
     ]
-    img, text, source = dataset._load(0)
+    img, text, source = load_rec_image(dataset.samples[0]), dataset.samples[0].text, dataset.samples[0].source
     sample, k = boxes[0]
     assert np.array_equal(img, crop_text_region(read_image(sample.image_path), sample.polys[k]))
     assert source.endswith(f"val.txt:1 box {k}") and text == sample.texts[k]

@@ -26,13 +26,22 @@ def positional_argv(argv: list[str]) -> list[str]:
     return [f"{key}={word}" for key, word in zip(("command", "conversion"), words, strict=False)] + argv
 
 
+def with_dataset_template(argv: list[str]) -> list[str]:
+    """``data.root=...`` overrides without ``data=<name>`` start from the template ``conf/data/mine.yaml``."""
+    names_dataset = any(a.lstrip("+~").startswith("data=") for a in argv)
+    if not names_dataset and any(a.lstrip("+~").startswith("data.") for a in argv):
+        return ["data=mine", *argv]
+    return argv
+
+
 def _check(cfg: DictConfig) -> int:
     from ocrtrain.data.check import CheckOptions, check_dataset, summary_table
     from ocrtrain.data.dictionary import CharDict
 
     if cfg.get("data") is None:
         raise ValueError(
-            "check needs a dataset: data=<name from conf/data> (or data.root=... with label files)"
+            "check needs a dataset: pass data=<name> (a file in conf/data) or data=mine data.root=<folder> "
+            "'data.val.label_files=[<file>]'"
         )
     splits = {name: list(cfg.data[name].label_files) for name in ("train", "val") if cfg.data.get(name)}
     dict_file = cfg.dict or cfg.data.get("dict")
@@ -47,6 +56,8 @@ def _check(cfg: DictConfig) -> int:
         strict=bool(cfg.data.get("strict")),
     )
     print(f"{report['kind']} dataset {cfg.data.get('name', '')} at {cfg.data.root}\n{summary_table(report)}")
+    for name, paths in report["skipped_splits"].items():
+        print(f"{name}: not checked, no label file ({', '.join(paths)})")
     for title, items in (("problems", report["problems"]), ("findings", report["findings"])):
         if items:
             print(f"\n{len(items)} {title}:\n" + "\n".join(f"  {p}" for p in items[:50]))
@@ -95,5 +106,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    sys.argv[1:] = positional_argv(sys.argv[1:])
+    sys.argv[1:] = with_dataset_template(positional_argv(sys.argv[1:]))
     main()

@@ -21,10 +21,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ocrtrain.data.common import LabelError, label_kind
-from ocrtrain.data.det_labels import parse_det_line
+from ocrtrain.data.common import LabelError
 from ocrtrain.data.dictionary import CharDict, dictionary_report
-from ocrtrain.data.rec_labels import parse_rec_line, read_lmdb
+from ocrtrain.data.readers import label_kind, reader_for
+from ocrtrain.data.readers.base import DetSample
 from ocrtrain.sheets import GREEN, GREY, caption_sheet, draw_polygons, image_sheet
 
 
@@ -53,31 +53,19 @@ class Entry:
 
 
 def _read_lines(root: Path, label_file: str, kind: str, problems: list[str]) -> list[Entry]:
-    path = root / label_file
-    if path.is_dir():
-        try:
-            return [Entry(source, image, texts=[text]) for image, text, source in read_lmdb(path)]
-        except (LabelError, FileNotFoundError) as e:
-            problems.append(str(e))
-            return []
-    if not path.is_file():
-        problems.append(f"{path}: label file not found")
+    """Every usable line of a label source; each bad one is a problem (``file:line: reason``)."""
+    try:
+        reader = reader_for(root / label_file, root, kind)
+        samples = [sample for _, _, sample in reader.read(lambda e: problems.append(str(e)))]
+    except (LabelError, FileNotFoundError, ValueError) as e:
+        problems.append(str(e))
         return []
-    entries = []
-    parse = parse_det_line if kind == "det" else parse_rec_line
-    for line_no, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            sample = parse(line, root, path, line_no, check_image=False)
-        except LabelError as e:
-            problems.append(str(e))
-            continue
-        if kind == "det":
-            entries.append(Entry(sample.source, sample.image_path, sample.polys, sample.texts, sample.ignore))
-        else:
-            entries.append(Entry(sample.source, sample.image_path, texts=[sample.text]))
-    return entries
+    return [
+        Entry(s.source, s.image_path, s.polys, s.texts, s.ignore)
+        if isinstance(s, DetSample)
+        else Entry(s.source, s.image, texts=[s.text])
+        for s in samples
+    ]
 
 
 def _probe(image: Path | bytes) -> tuple[int, int, int, str] | str:
@@ -247,12 +235,24 @@ def check_dataset(
     opts: CheckOptions | None = None,
     strict: bool = False,
 ) -> dict[str, Any]:
-    """Check the label files of each split (``{"train": [...], "val": [...]}``); writes the report and pictures."""
+    """Check the label files of each split (``{"train": [...], "val": [...]}``); writes the report and pictures.
+
+    A split none of whose label files exists is left out (``report["skipped_splits"]``), so checking a val file
+    needs no train file; when no split has a label file, that is the error.
+    """
     root, out_dir, opts = Path(root), Path(out_dir), opts or CheckOptions()
+    missing = {
+        name: [str(root / f) for f in files]
+        for name, files in splits.items()
+        if not any((root / f).exists() for f in files)
+    }
+    splits = {name: files for name, files in splits.items() if name not in missing}
+    if not splits:
+        raise FileNotFoundError(f"no label file found: {', '.join(p for ps in missing.values() for p in ps)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     if kind == "auto":
-        first = next(f for files in splits.values() for f in files)
-        kind = label_kind(root / first)
+        first = next(root / f for files in splits.values() for f in files if (root / f).exists())
+        kind = label_kind(first)
     if kind not in ("det", "rec"):
         raise ValueError(f"kind must be det, rec or auto, got {kind!r}")
     char_dict = char_dict or CharDict.pretrained()
@@ -284,7 +284,13 @@ def check_dataset(
         usable[name].append(entry)
 
     findings: list[str] = []
-    report: dict[str, Any] = {"kind": kind, "root": str(root), "splits": {}, "pictures": []}
+    report: dict[str, Any] = {
+        "kind": kind,
+        "root": str(root),
+        "splits": {},
+        "skipped_splits": missing,
+        "pictures": [],
+    }
     for name, split in usable.items():
         stats = _split_stats(kind, split, char_dict, opts)
         plots = stats.pop("_plots")

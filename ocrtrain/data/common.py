@@ -1,21 +1,41 @@
-"""What every label reader shares: file:line errors, a record of skipped lines, and ratio_list sampling."""
+"""What every dataset shares: file:line errors, a record of skipped samples, per-sample seeds and ratio_list
+sampling."""
 
 from __future__ import annotations
 
-import hashlib
+import logging
 import random
-from collections import Counter
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import numpy as np
+
+from ocrtrain.imageio import ImageError, decode_image, probe_image, read_image, worker_message
+
+T = TypeVar("T")
+
+log = logging.getLogger("ocrtrain")
 
 
 class LabelError(ValueError):
-    """A malformed label line; the message starts with ``file:line:``."""
+    """A label line (or its image) that cannot be used; the message is ``file:line: reason``.
 
-    def __init__(self, path: str | Path, line_no: int, reason: str):
+    Also built from that message alone, as pickling and paddle's DataLoader (re-raising a worker's error as
+    ``LabelError(traceback text)``) do, so the ``file:line`` survives worker processes.
+    """
+
+    def __init__(self, path: str | Path, line_no: int | None = None, reason: str | None = None):
+        if line_no is None or reason is None:
+            message = worker_message(str(path), type(self))
+            match = re.fullmatch(r"(.*?):(\d+): (.*)", message, re.S)
+            path, line_no, reason = (match[1], int(match[2]), match[3]) if match else ("", 0, message)
+        else:
+            message = f"{path}:{line_no}: {reason}"
         self.path, self.line_no, self.reason = str(path), line_no, reason
-        super().__init__(f"{path}:{line_no}: {reason}")
+        super().__init__(message)
 
 
 @dataclass
@@ -33,7 +53,91 @@ class SkipLog:
     def summary(self, limit: int = 10) -> str:
         head = "\n".join(f"  {e}" for e in self.problems[:limit])
         more = f"\n  ... and {len(self.problems) - limit} more" if len(self.problems) > limit else ""
-        return f"skipped {len(self.problems)} bad line(s):\n{head}{more}"
+        return f"skipped {len(self.problems)} bad line(s) or image(s) (data.skip_bad=true):\n{head}{more}"
+
+    def log(self) -> None:
+        if self.problems:
+            log.warning(self.summary())
+
+
+_reported_at_load: set[str] = set()  # per process: each sample skipped while training is reported once
+
+
+def load_image(image: Path | bytes, file: str, line_no: int, what: str = "") -> np.ndarray:
+    """A sample's image as BGR uint8; a failure is a LabelError at the sample's ``file:line``."""
+    try:
+        return read_image(image) if isinstance(image, Path) else decode_image(image, f"{file}:{line_no}")
+    except ImageError as e:
+        raise LabelError(file, line_no, f"{what}unreadable image: {e}") from None
+
+
+def report_skipped_at_load(err: LabelError) -> None:
+    """Log a sample that ``skip_bad`` replaced while training (e.g. a body damaged past a readable header)."""
+    if str(err) not in _reported_at_load:
+        _reported_at_load.add(str(err))
+        log.warning(f"{err} (data.skip_bad=true: skipped, the next sample is used instead)")
+
+
+def usable_images(
+    samples: list[T], image_of: Callable[[T], Path | bytes], skip_bad: bool, skipped: SkipLog
+) -> list[T]:
+    """The samples whose image passes the cheap start-up probe (exists, not empty, a readable header); the others
+    raise LabelError at their ``file:line``, or with ``skip_bad`` are recorded in ``skipped``."""
+    verdicts: dict[Any, str | None] = {}
+    usable = []
+    for sample in samples:
+        image = image_of(sample)
+        key = image if isinstance(image, Path) else id(sample)
+        if key not in verdicts:
+            verdicts[key] = probe_image(image, str(image) if isinstance(image, Path) else "image")
+        if verdicts[key] is None:
+            usable.append(sample)
+            continue
+        missing = isinstance(image, Path) and not image.exists()
+        reason = f"image not found: {image}" if missing else f"unreadable image: {verdicts[key]}"
+        error = LabelError(sample.file, sample.line_no, reason)
+        if not skip_bad:
+            raise error
+        skipped.add(error)
+    return usable
+
+
+def load_or_next(
+    samples: Sequence[T], index: int, load: Callable[[T], np.ndarray], skip_bad: bool
+) -> tuple[T, np.ndarray]:
+    """``samples[index]`` and its loaded image. An image that fails to load raises its LabelError; with
+    ``skip_bad`` it is reported and the next sample taken instead (the same one every time: runs repeat)."""
+    for attempt in range(len(samples)):
+        sample = samples[(index + attempt) % len(samples)]
+        try:
+            return sample, load(sample)
+        except LabelError as e:
+            if not skip_bad:
+                raise
+            report_skipped_at_load(e)
+    raise ValueError("no readable image in the dataset (data.skip_bad=true skipped them all)")
+
+
+def sample_seed(*parts: int) -> int:
+    """A 63-bit seed mixed from non-negative ints, e.g. (dataset seed, index) or (seed, epoch, position)."""
+    return int(
+        np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> np.uint64(1)
+    )
+
+
+def sample_rngs(seed: int) -> tuple[np.random.Generator, random.Random]:
+    """The numpy and python generators every random choice for one sample is drawn from."""
+    rng = np.random.default_rng(seed)
+    return rng, random.Random(int(rng.integers(2**63)))
+
+
+def split_item(item: int | tuple[int, int], dataset_seed: int) -> tuple[int, int]:
+    """``dataset[item]``: ``(index, sample_seed)`` as the training sampler yields it, or a bare index whose
+    seed is derived from (dataset seed, index)."""
+    if isinstance(item, (tuple, list)):
+        index, seed = item
+        return int(index), int(seed)
+    return int(item), sample_seed(dataset_seed, int(item))
 
 
 def select_by_ratio(counts: list[int], ratio_list: list[float] | None, seed: int = 0) -> list[list[int]]:
@@ -54,38 +158,3 @@ def select_by_ratio(counts: list[int], ratio_list: list[float] | None, seed: int
             raise ValueError(f"ratio_list values must be in [0, 1], got {r}")
         kept.append(list(range(n)) if r >= 1.0 else sorted(rng.sample(range(n), round(n * r))))
     return kept
-
-
-def fingerprint_label_files(data_cfg: Any) -> dict[str, dict]:
-    """Per label file (or LMDB folder) of a dataset config's train and val splits: its path, line (sample)
-    count and sha256 — what a model was trained and selected on."""
-    files = {}
-    for name in (name for split in ("train", "val") for name in data_cfg[split].label_files):
-        path = Path(data_cfg.root) / name
-        is_lmdb = path.is_dir()
-        digest, lines = hashlib.sha256(), 0
-        with open(path / "data.mdb" if is_lmdb else path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-                lines += 0 if is_lmdb else chunk.count(b"\n")
-        if is_lmdb:
-            from ocrtrain.data.rec_labels import lmdb_count
-
-            lines = lmdb_count(path)
-        files[str(path)] = {"lines": lines, "sha256": digest.hexdigest()}
-    return files
-
-
-def label_kind(path: Path) -> str:
-    """``det`` when the lines carry JSON box lists after the tab, ``rec`` otherwise (LMDB is always rec)."""
-    if path.is_dir():
-        return "rec"
-    votes = Counter()
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
-        for line in f:
-            _, tab, payload = line.strip().partition("\t")
-            if tab:
-                votes["det" if payload.lstrip().startswith("[{") or payload.strip() == "[]" else "rec"] += 1
-            if sum(votes.values()) >= 20:
-                break
-    return votes.most_common(1)[0][0] if votes else "rec"

@@ -19,13 +19,13 @@ import cv2
 from tqdm import tqdm
 
 from ocrtrain.crop import crop_text_region
-from ocrtrain.data.common import LabelError, SkipLog
-from ocrtrain.data.det_labels import det_label_line, icdar_gt_to_items, read_det_labels
-from ocrtrain.data.rec_labels import lmdb_to_label_file, read_rec_labels, write_lmdb
-from ocrtrain.imageio import ImageError, read_image
+from ocrtrain.data.common import LabelError, SkipLog, load_image
+from ocrtrain.data.det_labels import det_label_line, icdar_gt_to_items
+from ocrtrain.data.readers import read_labels
+from ocrtrain.data.rec_labels import lmdb_to_label_file, write_lmdb
+from ocrtrain.imageio import IMAGE_SUFFIXES, read_image
 
 CONVERSIONS = ("icdar2015", "rec-to-lmdb", "lmdb-to-rec", "det-to-rec")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def _natural_key(name: str) -> list:
@@ -57,7 +57,7 @@ def icdar2015_to_det(gt_dir: str | Path, images_dir: str | Path, output: str | P
 
 
 def rec_to_lmdb(label_file: str | Path, root: str | Path, output: str | Path) -> int:
-    samples, _ = read_rec_labels(Path(label_file).resolve(), root)  # images relative to root
+    samples, _ = read_labels(Path(label_file).resolve(), root, kind="rec")  # images relative to root
     return write_lmdb(samples, output)
 
 
@@ -68,16 +68,15 @@ def det_to_rec(
     ``labels.txt`` (one ``crops/<image>_<k>.png<TAB>text`` line per crop) under ``output``."""
     root, output = Path(root), Path(output)
     # the label file by its own path; the image paths inside it stay relative to root
-    (per_file,), skipped = read_det_labels([Path(label_file).resolve()], root, skip_bad)
+    samples, skipped = read_labels(Path(label_file).resolve(), root, skip_bad, kind="det")
     (output / "crops").mkdir(parents=True, exist_ok=True)
     lines = []
-    for sample in tqdm(per_file, desc="det-to-rec", unit="image"):
+    for sample in tqdm(samples, desc="det-to-rec", unit="image"):
         try:
-            img = read_image(sample.image_path)
-        except ImageError as e:
-            error = LabelError(*sample.source.rsplit(":", 1), f"unreadable image: {e}")
+            img = load_image(sample.image_path, sample.file, sample.line_no)
+        except LabelError as error:
             if not skip_bad:
-                raise error from None
+                raise
             skipped.add(error)
             continue
         for k, poly, text in sample.text_boxes():

@@ -8,14 +8,26 @@ from typing import Any
 import numpy as np
 from paddle.io import Dataset
 
-from ocrtrain.data.common import LabelError, select_by_ratio
-from ocrtrain.data.det_labels import DetSample, read_det_labels
+from ocrtrain.data.common import (
+    SkipLog,
+    load_image,
+    load_or_next,
+    sample_rngs,
+    select_by_ratio,
+    split_item,
+    usable_images,
+)
 from ocrtrain.data.det_transforms import build_augment, eval_transform, train_transform
-from ocrtrain.imageio import ImageError, read_image
+from ocrtrain.data.readers import read_labels
+from ocrtrain.data.readers.base import DetSample
 
 
 class DetDataset(Dataset):
-    """``mode="train"``: augmented 640 crops with DB targets; ``mode="eval"``: resized image + ground truth."""
+    """``mode="train"``: augmented crops with DB targets; ``mode="eval"``: resized image + ground truth.
+
+    ``dataset[(index, sample_seed)]`` (what the training sampler yields) draws every random choice of the
+    augmentation from ``sample_seed``; ``dataset[index]`` uses a seed derived from (``seed``, index).
+    """
 
     def __init__(
         self,
@@ -34,9 +46,16 @@ class DetDataset(Dataset):
             raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
         self.mode, self.skip_bad, self.seed, self.crop_size = mode, skip_bad, seed, crop_size
         self.limit_side_len, self.limit_type = limit_side_len, limit_type
-        per_file, self.skipped = read_det_labels(label_files, root, skip_bad)
+        self.skipped = SkipLog()
+        per_file = []
+        for label_file in label_files:
+            samples, skipped = read_labels(label_file, root, skip_bad, kind="det")
+            per_file.append(samples)
+            self.skipped.problems += skipped.problems
         kept = select_by_ratio([len(s) for s in per_file], ratio_list, seed)
-        self.samples: list[DetSample] = [per_file[f][i] for f, idx in enumerate(kept) for i in idx]
+        samples = [per_file[f][i] for f, idx in enumerate(kept) for i in idx]
+        self.samples: list[DetSample] = usable_images(samples, lambda s: s.image_path, skip_bad, self.skipped)
+        self.skipped.log()
         if not self.samples:
             raise ValueError(f"no usable samples in {[str(Path(root) / f) for f in label_files]}")
         self.empty_images = sum(1 for s in self.samples if not s.polys)
@@ -46,28 +65,14 @@ class DetDataset(Dataset):
         return len(self.samples)
 
     def report(self) -> str:
-        lines = [
-            f"{len(self.samples)} images, {self.empty_images} with no boxes (trained on as all background)"
-        ]
-        if len(self.skipped):
-            lines.append(self.skipped.summary())
-        return "\n".join(lines)
+        skipped = f", {len(self.skipped)} skipped (data.skip_bad=true)" if len(self.skipped) else ""
+        return f"{len(self.samples)} images, {self.empty_images} with no boxes (trained on as all background){skipped}"
 
-    def _load(self, index: int) -> tuple[DetSample, np.ndarray]:
-        """The sample and its image; with skip_bad an unreadable image is logged and the next one used."""
-        for attempt in range(len(self.samples)):
-            sample = self.samples[(index + attempt) % len(self.samples)]
-            try:
-                return sample, read_image(sample.image_path)
-            except ImageError as e:
-                error = LabelError(*sample.source.rsplit(":", 1), f"unreadable image: {e}")
-                if not self.skip_bad:
-                    raise error from None
-                self.skipped.add(error)
-        raise ValueError("no readable image in the dataset")
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        sample, img = self._load(index)
+    def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
+        index, seed = split_item(item, self.seed)
+        sample, img = load_or_next(
+            self.samples, index, lambda s: load_image(s.image_path, s.file, s.line_no), self.skip_bad
+        )
         if self.mode == "eval":
             image, (h, w) = eval_transform(img, self.limit_side_len, self.limit_type)
             return {
@@ -79,9 +84,11 @@ class DetDataset(Dataset):
             }
         if self._aug is None:
             self._aug = build_augment()
-        self._aug.set_random_seed(np.random.randint(0, 2**31))  # albumentations keeps its own generator
-        # drawn from numpy's global generator, which checkpoints save and restore with the run
-        rng = np.random.default_rng(np.random.randint(0, 2**31))
         return train_transform(
-            img, [p.copy() for p in sample.polys], list(sample.ignore), self._aug, rng, self.crop_size
+            img,
+            [p.copy() for p in sample.polys],
+            list(sample.ignore),
+            self._aug,
+            sample_rngs(seed),
+            self.crop_size,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import albumentations as A
 import cv2
 import numpy as np
@@ -21,6 +23,19 @@ def build_augment() -> A.Compose:
             A.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.05, p=0.5),
         ],
         keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
+    )
+
+
+MIN_SIDE = 32  # smaller images are padded first: scaling them down by half must leave pixels to crop
+
+
+def pad_to_min_side(img: np.ndarray, min_side: int = MIN_SIDE) -> np.ndarray:
+    """Pad with black at the bottom and right so that both sides are at least ``min_side`` (boxes stay put)."""
+    h, w = img.shape[:2]
+    if h >= min_side and w >= min_side:
+        return img
+    return cv2.copyMakeBorder(
+        img, 0, max(0, min_side - h), 0, max(0, min_side - w), cv2.BORDER_CONSTANT, value=0
     )
 
 
@@ -85,7 +100,7 @@ def text_keeping_crop(
                 continue
             box = (x0, y0, x1 - x0, y1 - y0)
             break
-    x0, y0, cw, ch = box
+    x0, y0, cw, ch = box[0], box[1], max(1, box[2]), max(1, box[3])
     scale = min(size / cw, size / ch)
     crop = cv2.resize(img[y0 : y0 + ch, x0 : x0 + cw], (max(1, int(cw * scale)), max(1, int(ch * scale))))
     canvas = np.zeros((size, size, 3), img.dtype)
@@ -185,11 +200,14 @@ def train_transform(
     polys: list[np.ndarray],
     ignore: list[bool],
     aug: A.Compose,
-    rng: np.random.Generator,
+    rngs: tuple[np.random.Generator, random.Random],
     size: int = 640,
 ) -> dict[str, np.ndarray]:
-    """Augment, crop to ``size`` and build the DB targets for one image."""
-    img, polys = augment(aug, img, polys)
+    """Augment, crop to ``size`` and build the DB targets for one image; every random choice comes from ``rngs``
+    (numpy, python), so one seed gives one result."""
+    rng, py_random = rngs
+    aug.set_random_state(rng, py_random)
+    img, polys = augment(aug, pad_to_min_side(img), polys)
     img, polys, ignore = text_keeping_crop(img, polys, ignore, rng, size)
     shrink, shrink_mask = shrink_map((size, size), polys, ignore)
     thresh, thresh_mask = threshold_map((size, size), polys, ignore)

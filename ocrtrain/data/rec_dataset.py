@@ -4,7 +4,6 @@ ratio_list and encoded with a dictionary."""
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +13,18 @@ import numpy as np
 from paddle.io import Dataset
 
 from ocrtrain.crop import crop_text_region
-from ocrtrain.data.common import LabelError, SkipLog, label_kind, select_by_ratio
-from ocrtrain.data.det_labels import read_det_labels
+from ocrtrain.data.common import (
+    SkipLog,
+    load_image,
+    load_or_next,
+    sample_rngs,
+    select_by_ratio,
+    split_item,
+    usable_images,
+)
 from ocrtrain.data.dictionary import CharDict, DictionaryReport, dictionary_report
-from ocrtrain.data.rec_labels import read_lmdb, read_rec_labels
-from ocrtrain.imageio import ImageError, decode_image, read_image
+from ocrtrain.data.readers import read_labels
+from ocrtrain.data.readers.base import DetSample, RecSample, TextRegion
 from ocrtrain.preprocess import resize_norm_rec
 
 
@@ -36,12 +42,27 @@ def build_rec_augment() -> A.Compose:
     )
 
 
-@dataclass(frozen=True)
-class TextRegion:
-    """A labelled box of a detection label file: cut out of its image (the pipeline's crop) when loaded."""
+def as_rec_samples(sample: DetSample | RecSample) -> list[RecSample]:
+    """A rec sample as it is; a det sample's boxes (but the don't-care ones) as word regions of its image."""
+    if isinstance(sample, RecSample):
+        return [sample]
+    return [
+        RecSample(TextRegion(sample.image_path, poly, k), text, sample.file, sample.line_no)
+        for k, poly, text in sample.text_boxes()
+    ]
 
-    image_path: Path
-    poly: np.ndarray
+
+def _image_file(sample: RecSample) -> Path | bytes:
+    return sample.image.image_path if isinstance(sample.image, TextRegion) else sample.image
+
+
+def load_rec_image(sample: RecSample) -> np.ndarray:
+    """The sample's image, or the word region cut out of its det image as the pipeline cuts it."""
+    if isinstance(sample.image, TextRegion):
+        region = sample.image
+        img = load_image(region.image_path, sample.file, sample.line_no, f"box {region.box}: ")
+        return crop_text_region(img, region.poly)
+    return load_image(sample.image, sample.file, sample.line_no)
 
 
 class RecDataset(Dataset):
@@ -70,69 +91,45 @@ class RecDataset(Dataset):
         # train mode: items keep their image unresized; the collate resizes each batch to one of these heights
         self.multiscale_heights = list(multiscale_heights or []) if mode == "train" else []
         self.skipped = SkipLog()
+        self.seed = seed
         sources = [self._read_source(f) for f in label_files]
         kept = select_by_ratio([len(s) for s in sources], ratio_list, seed)
         samples = [sources[f][i] for f, idx in enumerate(kept) for i in idx]
+        samples = usable_images(samples, _image_file, skip_bad, self.skipped)
         self.report: DictionaryReport = dictionary_report(
-            [(text, source) for _, text, source in samples], char_dict, max_text_length, strict
+            [(s.text, s.source) for s in samples], char_dict, max_text_length, strict
         )
         dropped = set(self.report.dropped)
-        self.samples = [s for s in samples if s[2] not in dropped]
+        self.samples = [s for s in samples if s.source not in dropped]
+        self.skipped.log()
         if not self.samples:
             raise ValueError(
                 f"no usable samples in {[str(self.root / f) for f in label_files]}\n{self.report.summary()}"
             )
         self._aug = None
 
-    def _read_source(self, label_file: str) -> list[tuple[Any, str, str]]:
-        """(image path, encoded bytes or text region, text, "file:line") of a label file, an LMDB directory or
-        a detection label file (every box but the don't-care ones becomes a sample)."""
-        path = self.root / label_file
-        if path.is_dir():
-            return [(image, text, source) for image, text, source in read_lmdb(path)]
-        if label_kind(path) == "det":
-            (det_samples,), skipped = read_det_labels([label_file], self.root, self.skip_bad)
-            self.skipped.problems.extend(skipped.problems)
-            return [
-                (TextRegion(s.image_path, poly), text, f"{s.source} box {k}")
-                for s in det_samples
-                for k, poly, text in s.text_boxes()
-            ]
-        samples, skipped = read_rec_labels(label_file, self.root, self.skip_bad)
-        self.skipped.problems.extend(skipped.problems)
-        return [(s.image_path, s.text, s.source) for s in samples]
+    def _read_source(self, label_file: str) -> list[RecSample]:
+        """The samples of a rec label file, an LMDB directory or a det label file (its boxes' word regions)."""
+        samples, skipped = read_labels(label_file, self.root, self.skip_bad)
+        self.skipped.problems += skipped.problems
+        return [rec for sample in samples for rec in as_rec_samples(sample)]
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def summary(self) -> str:
-        parts = [f"{len(self.samples)} samples", self.report.summary()]
-        if len(self.skipped):
-            parts.append(self.skipped.summary())
-        return "\n".join(parts)
+        skipped = [f"{len(self.skipped)} skipped (data.skip_bad=true)"] if len(self.skipped) else []
+        return "\n".join([f"{len(self.samples)} samples", self.report.summary(), *skipped])
 
-    def _load(self, index: int) -> tuple[np.ndarray, str, str]:
-        for attempt in range(len(self.samples)):
-            image, text, source = self.samples[(index + attempt) % len(self.samples)]
-            try:
-                if isinstance(image, TextRegion):
-                    img = crop_text_region(read_image(image.image_path), image.poly)
-                else:
-                    img = decode_image(image, source) if isinstance(image, bytes) else read_image(image)
-                return img, text, source
-            except ImageError as e:
-                error = LabelError(*source.rsplit(":", 1), f"unreadable image: {e}")
-                if not self.skip_bad:
-                    raise error from None
-                self.skipped.add(error)
-        raise ValueError("no readable image in the dataset")
-
-    def _concat(self, img: np.ndarray, text: str) -> tuple[np.ndarray, str]:
+    def _concat(self, img: np.ndarray, text: str, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         """RecConAug: append up to two more random samples while the line still fits width/height and length."""
         for _ in range(2):
-            if np.random.rand() > self.concat_prob:
+            if rng.random() > self.concat_prob:
                 break
-            other, other_text, _ = self._load(np.random.randint(len(self.samples)))
+            picked, other = load_or_next(
+                self.samples, int(rng.integers(len(self.samples))), load_rec_image, self.skip_bad
+            )
+            other_text = picked.text
             other = cv2.resize(
                 other, (max(1, int(other.shape[1] * img.shape[0] / other.shape[0])), img.shape[0])
             )
@@ -142,13 +139,18 @@ class RecDataset(Dataset):
             img, text = np.concatenate([img, other], axis=1), text + other_text
         return img, text
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        img, text, source = self._load(index)
+    def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
+        """``dataset[(index, sample_seed)]`` (what the training sampler yields) draws every random choice of the
+        augmentation from ``sample_seed``; ``dataset[index]`` uses a seed derived from (``seed``, index)."""
+        index, seed = split_item(item, self.seed)
+        sample, img = load_or_next(self.samples, index, load_rec_image, self.skip_bad)
+        text = sample.text
         if self.mode == "train":
             if self._aug is None:
                 self._aug = build_rec_augment()
-            self._aug.set_random_seed(np.random.randint(0, 2**31))  # albumentations keeps its own generator
-            img, text = self._concat(img, text)
+            rng, py_random = sample_rngs(seed)
+            img, text = self._concat(img, text, rng)
+            self._aug.set_random_state(rng, py_random)
             img = self._aug(image=img)["image"]
         ids = self.char_dict.encode(text)[: self.max_text_length]
         label = np.zeros(self.max_text_length, np.int32)
@@ -159,7 +161,7 @@ class RecDataset(Dataset):
             "label": label,
             "length": np.int64(len(ids)),
             "text": text,
-            "source": source,
+            "source": sample.source,
         }
 
 

@@ -40,7 +40,7 @@ def build_batch(dataset: Any, collate: Callable[[list[Any]], Any], items: list[I
     samples = []
     for index, sample_seed in items:
         seed_process(sample_seed)
-        samples.append(dataset[index])
+        samples.append(dataset[(index, sample_seed)])  # the datasets draw their augmentation from sample_seed
     return collate(samples)
 
 

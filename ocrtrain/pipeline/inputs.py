@@ -11,9 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ocrtrain.imageio import ImageError, decode_image, read_image, to_bgr
+from ocrtrain.imageio import IMAGE_SUFFIXES, ImageError, decode_image, read_image, to_bgr
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 URL_TIMEOUT_S = 15.0  # per connect / read
 URL_DEADLINE_S = 15.0  # the whole download
 URL_MAX_BYTES = 32 * 1024 * 1024

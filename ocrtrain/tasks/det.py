@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from ocrtrain.components import build
 from ocrtrain.config import to_plain
-from ocrtrain.data.common import fingerprint_label_files
+from ocrtrain.data.readers import fingerprint_label_files
 from ocrtrain.pipeline.inference_settings import det_inference_yml, det_settings
 from ocrtrain.sheets import GREEN, GREY, RED, draw_polygons, image_sheet
 

@@ -14,8 +14,8 @@ from tqdm import tqdm
 
 from ocrtrain.components import build
 from ocrtrain.config import to_plain
-from ocrtrain.data.common import fingerprint_label_files
 from ocrtrain.data.dictionary import CharDict
+from ocrtrain.data.readers import fingerprint_label_files
 from ocrtrain.pipeline.inference_settings import rec_inference_yml, rec_settings
 from ocrtrain.postprocess.ctc import ctc_greedy_decode
 from ocrtrain.sheets import caption_sheet

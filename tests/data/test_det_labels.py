@@ -8,13 +8,15 @@ import cv2
 import pytest
 
 from ocrtrain.data.common import LabelError
-from ocrtrain.data.det_labels import det_label_line, icdar_gt_to_items, read_det_labels
+from ocrtrain.data.det_dataset import DetDataset
+from ocrtrain.data.det_labels import det_label_line, icdar_gt_to_items
+from ocrtrain.data.readers import read_labels
 
-FIXTURES = Path(__file__).parent / "data" / "det"
+FIXTURES = Path(__file__).parent / "det"
 
 
 def test_demo_labels_parse_with_dont_care(demo_dir):
-    (samples,), skipped = read_det_labels(["train.txt"], demo_dir)
+    samples, skipped = read_labels("train.txt", demo_dir)
     assert len(samples) == 10 and len(skipped) == 0
     first = samples[0]
     assert first.texts[:2] == ["Genaxis Theatre", "[06]"]
@@ -24,11 +26,12 @@ def test_demo_labels_parse_with_dont_care(demo_dir):
 
 def test_first_bad_line_fails_with_file_and_line():
     with pytest.raises(LabelError, match=r"broken\.txt:2: missing tab"):
-        read_det_labels(["broken.txt"], FIXTURES)
+        read_labels("broken.txt", FIXTURES)
 
 
 def test_skip_bad_reports_every_problem_with_its_line():
-    (samples,), skipped = read_det_labels(["broken.txt"], FIXTURES, skip_bad=True)
+    dataset = DetDataset(FIXTURES, ["broken.txt"], skip_bad=True)
+    samples, skipped = dataset.samples, dataset.skipped
     assert [Path(s.image_path).name for s in samples] == ["img_1.jpg", "img_6.jpg"]  # BOM and CRLF are fine
     assert samples[1].polys == []  # an image without boxes is kept (trained on as background)
     reasons = {e.line_no: e.reason for e in skipped.problems}
@@ -38,7 +41,7 @@ def test_skip_bad_reports_every_problem_with_its_line():
     assert "N x 2 with N >= 3" in reasons[4]
     assert "image not found" in reasons[5]
     assert "transcription must be a string" in reasons[6]
-    assert "skipped 5 bad line(s)" in skipped.summary()
+    assert "skipped 5 bad line(s) or image(s)" in skipped.summary()
 
 
 def test_icdar_ground_truth_converts_to_the_paddleocr_labels(demo_dir):
@@ -67,6 +70,6 @@ def test_ppocrlabel_lines_with_extra_keys(tmp_path, demo_dir):
         '"key_cls": "None"}, {"transcription": "*", "points": [[1, 1], [9, 1], [9, 9], [1, 9], [0, 5]]}]'
     )
     (tmp_path / "Label.txt").write_text(line + "\n", encoding="utf-8")
-    (samples,), _ = read_det_labels(["Label.txt"], tmp_path)
+    samples, _ = read_labels("Label.txt", tmp_path)
     assert samples[0].texts == ["EXIT", "*"] and samples[0].ignore == [False, True]
     assert samples[0].polys[1].shape == (5, 2)  # polygons may have any number of points

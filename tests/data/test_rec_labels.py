@@ -7,7 +7,11 @@ from pathlib import Path
 import pytest
 
 from ocrtrain.data.common import LabelError
-from ocrtrain.data.rec_labels import lmdb_to_label_file, read_lmdb, read_rec_labels, write_lmdb
+from ocrtrain.data.dictionary import CharDict
+from ocrtrain.data.readers import read_labels
+from ocrtrain.data.readers.lmdb import Lmdb
+from ocrtrain.data.rec_dataset import RecDataset
+from ocrtrain.data.rec_labels import lmdb_to_label_file, write_lmdb
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +20,7 @@ def rec_demo(demo_dir) -> Path:
 
 
 def test_demo_labels(rec_demo):
-    samples, skipped = read_rec_labels("train.txt", rec_demo)
+    samples, skipped = read_labels("train.txt", rec_demo)
     assert len(samples) == 114 and not skipped
     assert samples[0].text == "Genaxis Theatre" and samples[0].source.endswith("train.txt:1")
 
@@ -26,8 +30,9 @@ def test_bad_lines_name_file_and_line(tmp_path, rec_demo):
     lines = [f"{image}\tok", f"{image} no tab", f"{image}\ta\tb", f"{image}\t", f"{tmp_path}/missing.png\tx"]
     (tmp_path / "labels.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(LabelError, match=r"labels\.txt:2: missing tab"):
-        read_rec_labels("labels.txt", tmp_path)
-    samples, skipped = read_rec_labels("labels.txt", tmp_path, skip_bad=True)
+        read_labels("labels.txt", tmp_path)
+    dataset = RecDataset(tmp_path, ["labels.txt"], CharDict.pretrained(), skip_bad=True)
+    samples, skipped = dataset.samples, dataset.skipped
     assert [s.text for s in samples] == ["ok"]
     assert [(e.line_no, e.reason.split(":")[0]) for e in skipped.problems] == [
         (2, "missing tab between image path and text"),
@@ -38,20 +43,19 @@ def test_bad_lines_name_file_and_line(tmp_path, rec_demo):
 
 
 def test_rec_to_lmdb_to_rec_is_identical(tmp_path, rec_demo):
-    samples, _ = read_rec_labels("val.txt", rec_demo)
+    samples, _ = read_labels("val.txt", rec_demo)
     assert write_lmdb(samples, tmp_path / "lmdb") == len(samples)
-    read_back = list(read_lmdb(tmp_path / "lmdb"))
-    assert [(img, text) for img, text, _ in read_back] == [
-        (s.image_path.read_bytes(), s.text) for s in samples
-    ]
+    read_back = [sample for _, _, sample in Lmdb(tmp_path / "lmdb", tmp_path)]
+    assert [(s.image, s.text) for s in read_back] == [(s.image.read_bytes(), s.text) for s in samples]
+    assert read_back[0].source == f"{tmp_path / 'lmdb'}:1"
     label_file = lmdb_to_label_file(tmp_path / "lmdb", tmp_path / "unpacked")
-    again, _ = read_rec_labels(label_file.name, label_file.parent)
-    assert [(s.image_path.read_bytes(), s.text) for s in again] == [
-        (s.image_path.read_bytes(), s.text) for s in samples
+    again, _ = read_labels(label_file.name, label_file.parent)
+    assert [(s.image.read_bytes(), s.text) for s in again] == [
+        (s.image.read_bytes(), s.text) for s in samples
     ]
-    assert again[0].image_path.suffix == ".png"
+    assert again[0].image.suffix == ".png"
 
 
 def test_not_an_lmdb(tmp_path):
     with pytest.raises(FileNotFoundError, match="not an LMDB database"):
-        list(read_lmdb(tmp_path))
+        list(Lmdb(tmp_path, tmp_path))
