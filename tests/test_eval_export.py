@@ -105,7 +105,34 @@ def test_checkpoint_without_weights_is_refused_by_eval_and_export(rec_run, tmp_p
         )
         assert proc.returncode != 0, f"{module} accepted a checkpoint without weights:\n{proc.stdout}"
         assert "Traceback" not in proc.stderr
-        assert "model.pdparams" in proc.stderr and proc.stderr.strip().splitlines()[-1].startswith("error: ")
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1 and "model.pdparams" in errors[0], proc.stderr[-2000:]
+    assert not (tmp_path / "exported").exists()
+
+
+def test_checkpoint_missing_its_classifier_is_refused_by_export(rec_run, tmp_path):
+    """2 of 234 tensors missing passes a 90% load threshold; the export would then hold a random classifier."""
+    import paddle
+
+    crafted = tmp_path / "crafted"
+    shutil.copytree(rec_run, crafted)
+    for checkpoint in (crafted / "checkpoints").iterdir():
+        weights = paddle.load(str(checkpoint / "model.pdparams"))  # our own file from the run above
+        classifier = [k for k in weights if k.startswith("head.ctc_head.fc.")]
+        assert len(classifier) == 2
+        paddle.save(
+            {k: v for k, v in weights.items() if k not in classifier}, str(checkpoint / "model.pdparams")
+        )
+    proc = run(
+        "export",
+        f"checkpoint={crafted}",
+        f"export_dir={tmp_path}/exported",
+        *OFFLINE,
+        f"hydra.run.dir={tmp_path}/x",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "error: " in proc.stderr and "does not hold the model's weights" in proc.stderr
     assert not (tmp_path / "exported").exists()
 
 
