@@ -42,10 +42,11 @@ class CharDict:
         return cls(tuple(chars))
 
     @classmethod
-    def pretrained(cls) -> CharDict:
-        from ocrtrain.zoo import pretrained_dict_path
+    def pretrained(cls, model: str = "PP-OCRv4_mobile_rec") -> CharDict:
+        """The dictionary of the zoo recogniser ``model``."""
+        from ocrtrain.zoo import zoo_dictionary_path
 
-        return cls.from_file(pretrained_dict_path())
+        return cls.from_file(zoo_dictionary_path(model))
 
     @property
     def num_classes(self) -> int:

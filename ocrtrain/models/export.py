@@ -15,7 +15,7 @@ from paddle import nn
 from paddle.static import InputSpec
 
 
-class _EvalForward(nn.Layer):
+class EvalForward(nn.Layer):
     """Traced instead of the model itself: ``to_static`` replaces the forward of the layer it is given."""
 
     def __init__(self, model: nn.Layer):
@@ -37,7 +37,7 @@ def save_inference(model: nn.Layer, out_dir: str | Path, input_shape: list[int |
         for name, tensor in tensors.items():
             tensor.name = name
         static = paddle.jit.to_static(
-            _EvalForward(model),
+            EvalForward(model),
             input_spec=[InputSpec(shape=input_shape, dtype="float32", name="x")],
             full_graph=True,
         )

@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import paddle
 from paddle import nn
 
-from ocrtrain.models.weights import Weights, WeightsError, read_weights
+from ocrtrain.models.use_order import eval_mode, parameter_use_order
+from ocrtrain.models.weights import GraphOrder, Weights, WeightsError, read_weights
 
 MIN_MATCHED_FRACTION = 0.9
+GRAPH_CHECK_TOLERANCE = 1e-4  # max abs difference to the source graph's output on a probe input
 
 
 @dataclass
@@ -41,6 +44,7 @@ class LoadReport:
     unexpected: list[str] = field(default_factory=list)  # in the weights, not in the model
     shape_mismatched: list[tuple[str, tuple, tuple]] = field(default_factory=list)
     initialised: dict[str, str] = field(default_factory=dict)  # missing params filled another way, and how
+    graph_check: str | None = None  # weights joined by graph position: how the join was checked
 
     @property
     def matched_fraction(self) -> float:
@@ -53,6 +57,8 @@ class LoadReport:
             f"({self.matched_fraction:.1%} of the model), {len(self.missing)} missing, "
             f"{len(self.unexpected)} unexpected, {len(self.shape_mismatched)} shape-mismatched"
         ]
+        if self.graph_check:
+            lines.append(f"  {self.graph_check}")
         for how in sorted(set(self.initialised.values())):
             names = [n for n, h in self.initialised.items() if h == how]
             lines.append(f"  {len(names)} missing tensors initialised: {how}")
@@ -76,7 +82,15 @@ class LoadReport:
 def load_weights(
     model: nn.Layer, weights: Weights, adapt: bool = True, context: LoadContext | None = None
 ) -> LoadReport:
-    """Set ``model``'s parameters from ``weights`` by training name; returns what matched and what did not."""
+    """Set ``model``'s parameters from ``weights`` by training name; returns what matched and what did not.
+
+    Weights keyed by graph position (``weights.graph_order``) are first named by the model's use order, and the
+    loaded model is then checked against the source graph (``WeightsError`` when it computes something else)."""
+    graph = weights.graph_order
+    use_order: list[str] = []
+    if graph is not None:
+        use_order = parameter_use_order(model, graph.input_shape)
+        weights = name_by_use_order(model, weights, use_order)
     tensors = dict(weights.tensors)
     state = model.state_dict()
     report = LoadReport(weights.source)
@@ -103,7 +117,56 @@ def load_weights(
             report.matched.append(name)
     report.unexpected = sorted(set(tensors) - set(state))
     model.set_state_dict(to_load)
+    if graph is not None:
+        report.graph_check = check_against_graph(model, graph, use_order, report)
     return report
+
+
+def name_by_use_order(model: nn.Layer, weights: Weights, use_order: list[str]) -> Weights:
+    """``weights`` listed in graph order, named by ``use_order`` (the model's); a surplus on either side stays
+    unnamed or missing, and a tensor stored in another layout of the same size (a conv bias as 1 x C x 1 x 1)
+    takes the model's shape."""
+    state = model.state_dict()
+    stored = list(weights.tensors)
+    tensors, stored_names = {}, {}
+    for name, key in zip(use_order, stored, strict=False):  # a surplus stays unnamed or missing
+        value = weights.tensors[key]
+        shape = list(state[name].shape)
+        tensors[name] = value.reshape(shape) if value.size == int(np.prod(shape)) else value
+        stored_names[name] = key
+    tensors.update({key: weights.tensors[key] for key in stored[len(use_order) :]})
+    return Weights(weights.source, tensors, stored_names, weights.characters)
+
+
+def check_against_graph(model: nn.Layer, graph: GraphOrder, use_order: list[str], report: LoadReport) -> str:
+    """Run the loaded model and the source graph on one probe input; a difference means a wrong join."""
+    misfits = [name for name, _, _ in report.shape_mismatched if name in set(use_order)]
+    if misfits:
+        raise WeightsError(
+            f"{report.source}: joined to the model in graph order, {len(misfits)} tensors do not fit "
+            f"(e.g. {misfits[0]}): the model's architecture differs from the graph's\n{report.summary()}"
+        )
+    matched = set(report.matched)
+    changed = [n for n in use_order if n not in matched]
+    if changed:
+        return (
+            f"not checked against the source graph: {len(changed)} of the tensors it computes with were not "
+            f"loaded as stored (e.g. {changed[0]}: {report.initialised.get(changed[0], 'missing or mismatched')})"
+        )
+    shape = [1 if i == 0 else 64 for i in range(len(graph.input_shape))]
+    shape = [d if d is not None else default for d, default in zip(graph.input_shape, shape, strict=True)]
+    probe = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+    with eval_mode(model):
+        ours = model(paddle.to_tensor(probe)).numpy()
+    reference = graph.run(probe)
+    difference = float(np.abs(ours - reference).max()) if ours.shape == reference.shape else float("inf")
+    if not difference <= GRAPH_CHECK_TOLERANCE:
+        raise WeightsError(
+            f"{report.source}: the weights, joined to the model in graph order, do not compute what the graph "
+            f"computes (max abs difference {difference:.3g} on a probe input, output shapes {list(ours.shape)} "
+            f"vs {list(reference.shape)}): the model's architecture differs from the graph's"
+        )
+    return f"checked against the source graph (ONNX Runtime): max abs difference {difference:.2g} on a probe input"
 
 
 def load_pretrained(model: nn.Layer, source: str | Path, characters: list[str] | None = None) -> LoadReport:

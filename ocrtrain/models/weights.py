@@ -11,6 +11,7 @@ Exactly one source claims a spec. Every error while reading names the file and w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,6 +25,16 @@ class WeightsError(ValueError):
 
 
 @dataclass
+class GraphOrder:
+    """Weights whose stored names do not map onto training names (ONNX): their ``tensors`` are listed in the
+    order the source graph first uses them, and are named by the model's own use order when loaded
+    (``ocrtrain.models.use_order``). The mapping is then checked by running ``run``, the source graph itself."""
+
+    input_shape: list[int | None]  # the graph's input, None = dynamic
+    run: Callable[[np.ndarray], np.ndarray]  # the graph on an input batch -> its (first) output
+
+
+@dataclass
 class Weights:
     source: str  # the file (or zoo name) read, for messages
     tensors: dict[str, np.ndarray]  # training name -> value
@@ -31,6 +42,9 @@ class Weights:
         default_factory=dict
     )  # training name -> name in the file, if it differs
     characters: list[str] | None = None  # rec: the dictionary the CTC classifier speaks, when the source says
+    graph_order: GraphOrder | None = (
+        None  # set when ``tensors`` are keyed by graph position, not training name
+    )
 
 
 class WeightSource(Protocol):
@@ -50,7 +64,7 @@ def read_weights(spec: str) -> Weights:
     if not claimants:
         raise FileNotFoundError(
             f"weights '{text}': not a zoo name, a Paddle inference directory (legacy .pdmodel or inference.json), "
-            "a .pdparams file, or a checkpoint / training run directory"
+            "a .pdparams file, an .onnx file, or a checkpoint / training run directory"
         )
     if len(claimants) > 1:
         raise WeightsError(f"weights '{text}': ambiguous, claimed by the weight sources {claimants}")

@@ -85,7 +85,7 @@ def zoo_inference_yml(name: str, task: str) -> dict[str, Any]:
     if task == "rec":
         from ocrtrain.data.dictionary import CharDict
 
-        return rec_inference_yml(name, cfg["image_shape"], list(CharDict.pretrained().characters))
+        return rec_inference_yml(name, cfg["image_shape"], list(CharDict.pretrained(name).characters))
     return cls_inference_yml(name, cfg["image_shape"], cfg["label_list"])
 
 

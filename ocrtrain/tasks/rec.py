@@ -36,7 +36,9 @@ class RecTask:
         self.seed = seed
         dict_file = data_cfg.get("dict")
         self.char_dict = (
-            CharDict.from_file(Path(data_cfg.root) / dict_file) if dict_file else CharDict.pretrained()
+            CharDict.from_file(Path(data_cfg.root) / dict_file)
+            if dict_file
+            else CharDict.pretrained(model_cfg.get("dictionary", "PP-OCRv4_mobile_rec"))
         )
         self._loss = None
         self._eval_dataset = None

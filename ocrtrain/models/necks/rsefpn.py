@@ -36,11 +36,12 @@ class RSEFPN(nn.Layer):
         )
 
     def forward(self, features: list[paddle.Tensor]) -> paddle.Tensor:
-        # indexing rather than zip(): paddle.jit.to_static traces this forward for export
-        lateral = [self.ins_conv[i](f) for i, f in enumerate(features)]
-        merged = [lateral[3]]
-        for level in (2, 1, 0):  # top-down: add the upsampled coarser map
-            merged.insert(0, lateral[level] + upsample_nearest(merged[0], 2))
-        outs = [self.inp_conv[i](m) for i, m in enumerate(merged)]
-        scaled = [upsample_nearest(o, 2**i) for i, o in enumerate(outs)]
-        return paddle.concat(scaled[::-1], axis=1)
+        # levels run coarsest first (3 -> 0), in PaddleOCR's order: graphs exported from its models (ONNX) list
+        # their weights in this order, and ``models.use_order`` joins them by position
+        top_down = (3, 2, 1, 0)
+        lateral = {i: self.ins_conv[i](features[i]) for i in top_down}
+        merged = {3: lateral[3]}
+        for level in top_down[1:]:  # add the upsampled coarser map
+            merged[level] = lateral[level] + upsample_nearest(merged[level + 1], 2)
+        outs = {i: upsample_nearest(self.inp_conv[i](merged[i]), 2**i) for i in top_down}
+        return paddle.concat([outs[i] for i in top_down], axis=1)

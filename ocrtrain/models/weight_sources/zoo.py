@@ -1,10 +1,12 @@
-"""Zoo names (``PP-OCRv4_mobile_det``...): the shipped legacy inference directories (see ``ocrtrain.zoo``)."""
+"""Zoo names (``PP-OCRv4_mobile_det``, ``PP-OCRv5_mobile_rec``...): the shipped legacy inference directories and
+ONNX graphs (see ``ocrtrain.zoo``); a recogniser's weights speak its zoo dictionary."""
 
 from __future__ import annotations
 
 from ocrtrain import zoo
 from ocrtrain.components import register
 from ocrtrain.models.weight_sources.legacy_dir import read_legacy_dir
+from ocrtrain.models.weight_sources.onnx import read_onnx
 from ocrtrain.models.weights import Weights
 
 
@@ -16,9 +18,14 @@ class ZooName:
 
     @staticmethod
     def read(spec: str) -> Weights:
-        weights = read_legacy_dir(zoo.zoo_model_dir(spec), source=spec)
+        onnx_file = zoo.zoo_onnx_file(spec)
+        weights = (
+            read_onnx(onnx_file, source=spec)
+            if onnx_file
+            else read_legacy_dir(zoo.zoo_model_dir(spec), source=spec)
+        )
         if zoo.ZOO[spec].task == "rec":
             from ocrtrain.data.dictionary import CharDict
 
-            weights.characters = list(CharDict.pretrained().characters)
+            weights.characters = list(CharDict.pretrained(spec).characters)
         return weights
