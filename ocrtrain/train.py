@@ -9,6 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from ocrtrain.cli import DATA_ERRORS, exit_on_signals, run_failed, user_errors
+from ocrtrain.config_schema import NON_NEGATIVE_INT, check_rules, check_value, validated
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -18,16 +19,19 @@ def main(cfg: DictConfig) -> float | None:
     from ocrtrain import tracking
     from ocrtrain.devices import parse_device, set_paddle_device
     from ocrtrain.engine.checkpoint import find_checkpoint
+    from ocrtrain.engine.optim import OPTIMIZER_RULES
     from ocrtrain.engine.trainer import Trainer, TrainerConfig
     from ocrtrain.tasks import build_task
 
+    check_value("seed", cfg.seed, NON_NEGATIVE_INT)  # every number of the run is checked before any work
+    trainer_cfg = validated(TrainerConfig, OmegaConf.to_container(cfg.trainer, resolve=True), "trainer")
     task = build_task(cfg)
     set_paddle_device(parse_device(cfg.device))
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if cfg.resume:  # a resumed run keeps writing into its own run directory (and its own MLflow run)
         run_dir = find_checkpoint(Path(cfg.resume)).parent.parent
-    trainer_cfg = TrainerConfig(**OmegaConf.to_container(cfg.trainer, resolve=True))
     optimizer_cfg = OmegaConf.to_container(cfg[task.kind].optimizer, resolve=True)
+    check_rules(optimizer_cfg, OPTIMIZER_RULES, f"{task.kind}.optimizer")
 
     resume_run_id = tracking.read_run_file(run_dir) if cfg.resume else None
     run = tracking.open_run(cfg, "train", task, run_dir, resume_run_id=resume_run_id)

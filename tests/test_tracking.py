@@ -161,7 +161,7 @@ def test_registry_uri_errors(workspace, store):
         create_pipeline("OCR", det_model="models:/demo-det@staging")
     with pytest.raises(ModelSourceError, match="has no version 7"):
         create_pipeline("OCR", det_model="models:/demo-det/7")
-    with pytest.raises(ModelSourceError, match="holds a det model but was given as the rec model"):
+    with pytest.raises(ModelSourceError, match="holds a det model .*but was given as the rec model"):
         create_pipeline("OCR", rec_model="models:/demo-det@champion")
     with pytest.raises(ModelSourceError, match="no run 'deadbeef'"):
         create_pipeline("OCR", det_model="runs:/deadbeef/inference")

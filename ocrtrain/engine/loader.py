@@ -1,8 +1,8 @@
 """Training batches built in worker processes, with errors that end the run instead of hanging it.
 
-Each item of a batch is ``(index, sample_seed)`` (see :mod:`ocrtrain.engine.sampler`): before a sample is built,
-python's ``random`` and numpy's global generator are seeded from its ``sample_seed``, so augmentation that draws
-from them (albumentations, our transforms) gives the same sample in any worker, in any run. Workers are forked per
+Each item of a batch is ``(index, sample_seed)`` (see :mod:`ocrtrain.engine.sampler`) and is passed to the dataset
+as is: its augmentation draws from ``sample_seed``, so a sample is the same in any worker, in any run. Python's
+``random`` and numpy's global generator are seeded from it too, for any library code that draws from them. Workers are forked per
 epoch, receive batch numbers through a bounded task queue and send back the collated batch or the error; the main
 process delivers batches in order, re-raises a worker's exception as itself (e.g. ``LabelError`` with its
 ``file:line``), notices a worker that died, and gives up after ``timeout_s`` without a batch. Closing the iterator

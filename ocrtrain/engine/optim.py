@@ -7,6 +7,29 @@ from typing import Any
 
 import paddle
 
+from ocrtrain.config_schema import (
+    BOOLEAN,
+    FRACTION_BELOW_ONE,
+    NON_NEGATIVE_INT,
+    NON_NEGATIVE_NUMBER,
+    POSITIVE_INT,
+    POSITIVE_NUMBER_OR_NULL,
+    Rule,
+)
+
+# what the keys of a model config's ``optimizer`` node must be (checked at start-up)
+OPTIMIZER_RULES: dict[str, Rule] = {
+    "lr": NON_NEGATIVE_NUMBER,
+    "scale_lr": BOOLEAN,
+    "reference_batch_size": POSITIVE_INT,
+    "beta1": FRACTION_BELOW_ONE,
+    "beta2": FRACTION_BELOW_ONE,
+    "l2_decay": NON_NEGATIVE_NUMBER,
+    "warmup_steps": NON_NEGATIVE_INT,
+    "min_lr": NON_NEGATIVE_NUMBER,
+    "grad_clip_norm": POSITIVE_NUMBER_OR_NULL,
+}
+
 
 def scaled_lr(base_lr: float, total_batch_size: int, reference_batch_size: int = 64) -> float:
     """Linear scaling rule: PaddleOCR's learning rates are tuned for a total batch of ``reference_batch_size``."""

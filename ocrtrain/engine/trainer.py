@@ -24,6 +24,13 @@ import paddle
 from paddle.io import Dataset
 from tqdm import tqdm
 
+from ocrtrain.config_schema import (
+    BOOLEAN,
+    NON_NEGATIVE_INT,
+    POSITIVE_INT,
+    POSITIVE_INT_OR_NULL,
+    field,
+)
 from ocrtrain.engine.checkpoint import find_checkpoint, load_checkpoint, read_state, save_checkpoint
 from ocrtrain.engine.loader import BatchLoader
 from ocrtrain.engine.optim import build_optimizer
@@ -53,17 +60,21 @@ class Tracker(Protocol):
 
 @dataclass
 class TrainerConfig:
-    epochs: int = 10
-    max_steps: int | None = None  # stops earlier than epochs * steps_per_epoch when set
-    batch_size: int = 8  # per device
-    num_workers: int = 2
-    log_every_steps: int = 10
-    eval_every_steps: int | None = None  # None: evaluate at the end of every epoch
-    save_every_steps: int = 100  # `latest` is also written after every evaluation and on exit
-    early_stopping_patience: int | None = None  # evaluations without improvement before stopping
-    seed: int = 42
-    progress: bool = True
-    freeze_norm: bool = False  # BatchNorm keeps (and uses) its pretrained running statistics while training
+    """The ``trainer`` config node; each field's rule is checked at start-up (:func:`ocrtrain.config_schema.validated`)."""
+
+    epochs: int = field(10, POSITIVE_INT)
+    max_steps: int | None = field(None, POSITIVE_INT_OR_NULL)  # stops earlier than epochs * steps_per_epoch
+    batch_size: int = field(8, POSITIVE_INT)  # per device
+    num_workers: int = field(2, NON_NEGATIVE_INT)  # 0: build batches in the training process
+    log_every_steps: int | None = field(10, POSITIVE_INT_OR_NULL)  # None: only the last step
+    eval_every_steps: int | None = field(None, POSITIVE_INT_OR_NULL)  # None: at the end of every epoch
+    save_every_steps: int | None = field(
+        100, POSITIVE_INT_OR_NULL
+    )  # `latest` also after every eval and on exit
+    early_stopping_patience: int | None = field(None, POSITIVE_INT_OR_NULL)  # evaluations without improvement
+    seed: int = field(42, NON_NEGATIVE_INT)
+    progress: bool = field(True, BOOLEAN)
+    freeze_norm: bool = field(False, BOOLEAN)  # BatchNorm keeps (and uses) its pretrained running statistics
 
 
 def set_train_mode(model: paddle.nn.Layer, freeze_norm: bool) -> None:
@@ -292,7 +303,7 @@ class Trainer:
                             f"loss is {loss_value} at step {step}: lower the learning rate"
                         )
                     bar.update(1)
-                    if step % cfg.log_every_steps == 0 or step == total_steps:
+                    if (cfg.log_every_steps and step % cfg.log_every_steps == 0) or step == total_steps:
                         elapsed = time.perf_counter() - window_start
                         metrics = {k: float(v) for k, v in losses.items()}
                         metrics.update(
@@ -314,7 +325,7 @@ class Trainer:
                     if step % eval_every == 0 or step == total_steps:
                         self._evaluate(bare_model, optimizer, state, total_steps)
                         set_train_mode(model, cfg.freeze_norm)
-                    elif step % cfg.save_every_steps == 0:
+                    elif cfg.save_every_steps and step % cfg.save_every_steps == 0:
                         self._save(
                             "latest", bare_model, optimizer, self._state(**state, total_steps=total_steps)
                         )
