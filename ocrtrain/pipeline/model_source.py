@@ -122,8 +122,8 @@ def resolve_model_source(spec: str | Path, task: str) -> ModelSource:
     if not text:
         raise ModelSourceError(f"empty {task} model spec")
     uri = _URI_RE.match(text)
-    if uri:
-        return resolve_model_source(_resolve_uri(uri["scheme"], text), task)
+    if uri:  # errors name the URI the user wrote, not the local copy
+        return _from_directory(_resolve_uri(uri["scheme"], text), text, task)
     if text in ZOO:
         entry = ZOO[text]
         if entry.task != task:
