@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable
@@ -66,6 +67,42 @@ def run_failed(error: Exception) -> None:
         raise error
     print(f"error: {error}", file=sys.stderr)
     sys.exit(1)
+
+
+def check_overrides(argv: list[str]) -> None:
+    """Before Hydra parses the command line: an argument it cannot read (a path with spaces the shell split, or a
+    character Hydra's grammar reserves) gets one line saying how to quote it, instead of a lexer exception."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    previous = ""
+    for arg in argv:
+        if arg.startswith("-") or previous.startswith("-"):  # Hydra's own flags (-m, --cfg job, -cn name ...)
+            previous = arg
+            continue
+        key, equals, value = arg.partition("=")
+        if not equals:
+            pkey, _, pvalue = previous.partition("=")
+            example = f'{pkey}="{pvalue} {arg}"' if pvalue else f'input="/my photos/{arg}"'
+            print(
+                f"error: {arg!r} is not key=value: a path with spaces needs quotes the shell and Hydra both see, "
+                f"e.g. {shlex.quote(example)}",
+                file=sys.stderr,
+            )
+            sys.exit(2)
+        try:
+            parser.parse_override(arg)
+        except Exception as e:
+            quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+            suggestion = shlex.quote(f'{key}="{quoted}"')
+            reason = str(e).splitlines()[0]
+            print(
+                f"error: {arg}: Hydra cannot read this value ({reason}); quote it for Hydra inside shell "
+                f"quotes: {suggestion}",
+                file=sys.stderr,
+            )
+            sys.exit(2)
+        previous = arg
 
 
 def pipeline_file_argv(argv: list[str]) -> list[str]:

@@ -7,13 +7,14 @@ With no arguments: the most recent training run's best checkpoint, on that run's
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from ocrtrain.cli import user_errors
+from ocrtrain.cli import check_overrides, user_errors
 
 
 def _task_config(cfg: DictConfig, run_cfg: DictConfig | None) -> DictConfig:
@@ -93,4 +94,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides(sys.argv[1:])
     main()

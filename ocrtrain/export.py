@@ -8,6 +8,7 @@ what the checkpoint computes and prints the largest difference. Tracked as an ML
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -16,7 +17,7 @@ import yaml
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from ocrtrain.cli import user_errors
+from ocrtrain.cli import check_overrides, user_errors
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="export")
@@ -92,4 +93,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides(sys.argv[1:])
     main()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from ocrtrain.cli import DATA_ERRORS, exit_on_signals, run_failed, user_errors
+from ocrtrain.cli import DATA_ERRORS, check_overrides, exit_on_signals, run_failed, user_errors
 from ocrtrain.config_schema import NON_NEGATIVE_INT, check_rules, check_value, validated
 
 
@@ -63,4 +64,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    check_overrides(sys.argv[1:])
     main()

@@ -9,7 +9,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig
 
-from ocrtrain.cli import user_errors
+from ocrtrain.cli import check_overrides, user_errors
 
 COMMANDS = ("check", "convert", "split")
 
@@ -107,4 +107,5 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     sys.argv[1:] = with_dataset_template(positional_argv(sys.argv[1:]))
+    check_overrides(sys.argv[1:])
     main()

@@ -1,0 +1,45 @@
+"""Command lines Hydra cannot read (paths with spaces or reserved characters): one line saying how to quote them."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import DEMO
+
+
+def run(module: str, *args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", f"ocrtrain.{module}", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+@pytest.mark.parametrize("module", ["train", "eval", "export", "infer", "data"])
+def test_a_path_split_by_the_shell_is_explained_by_every_entry_point(tmp_path, module):
+    # what `python -m ocrtrain.<module> data.root=/my photos/x` hands over: the shell split it at the space
+    proc = run(module, *(["check"] if module == "data" else []), "data.root=/my", "photos/x", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip() == (
+        "error: 'photos/x' is not key=value: a path with spaces needs quotes the shell and Hydra both see, "
+        """e.g. 'data.root="/my photos/x"'"""
+    )
+
+
+def test_the_suggested_quoting_works(tmp_path):
+    image = tmp_path / "my photos" / "scan (1).jpg"
+    image.parent.mkdir()
+    shutil.copy(DEMO / "images" / "img_11.jpg", image)
+    proc = run("infer", f"input={image}", f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "LexerNoViableAlt" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"error: input={image}: Hydra cannot read this value")
+    suggestion = shlex.split(line.split("quote it for Hydra inside shell quotes: ")[1])
+    proc = run("infer", *suggestion, f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
