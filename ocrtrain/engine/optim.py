@@ -37,7 +37,12 @@ def scaled_lr(base_lr: float, total_batch_size: int, reference_batch_size: int =
 
 
 class WarmupCosine(paddle.optimizer.lr.LRScheduler):
-    """Linear warm-up from 0 over ``warmup_steps``, then cosine decay to ``min_lr`` at ``total_steps``."""
+    """Linear warm-up over ``warmup_steps`` (``lr / warmup_steps`` at the first step), then cosine decay to ``min_lr``
+    at ``total_steps``.
+
+    Not paddle's ``LinearWarmup(CosineAnnealingDecay)``: that one gives lr 0 to the first step (a step that trains
+    nothing) and keeps its cosine in a nested scheduler state; after the warm-up the two are equal (tested).
+    """
 
     def __init__(self, learning_rate: float, total_steps: int, warmup_steps: int = 0, min_lr: float = 0.0):
         self.total_steps = max(int(total_steps), 1)
