@@ -42,6 +42,18 @@ def build_rec_augment() -> A.Compose:
     )
 
 
+MIN_SIDE = 16  # smaller crops are scaled up before augmentation (a perspective warp of a 1-pixel crop fails)
+
+
+def scale_to_min_side(img: np.ndarray, min_side: int = MIN_SIDE) -> np.ndarray:
+    """Scale up (aspect kept) so that both sides are at least ``min_side``."""
+    h, w = img.shape[:2]
+    if h >= min_side and w >= min_side:
+        return img
+    scale = min_side / min(h, w)
+    return cv2.resize(img, (max(min_side, round(w * scale)), max(min_side, round(h * scale))))
+
+
 def as_rec_samples(sample: DetSample | RecSample) -> list[RecSample]:
     """A rec sample as it is; a det sample's boxes (but the don't-care ones) as word regions of its image."""
     if isinstance(sample, RecSample):
@@ -130,12 +142,11 @@ class RecDataset(Dataset):
                 self.samples, int(rng.integers(len(self.samples))), load_rec_image, self.skip_bad
             )
             other_text = picked.text
-            other = cv2.resize(
-                other, (max(1, int(other.shape[1] * img.shape[0] / other.shape[0])), img.shape[0])
-            )
-            fits = (img.shape[1] + other.shape[1]) / img.shape[0] <= self.width / self.height
+            other_width = max(1, int(other.shape[1] * img.shape[0] / other.shape[0]))  # at the line's height
+            fits = (img.shape[1] + other_width) / img.shape[0] <= self.width / self.height
             if not fits or len(text) + len(other_text) > self.max_text_length:
                 break
+            other = cv2.resize(other, (other_width, img.shape[0]))
             img, text = np.concatenate([img, other], axis=1), text + other_text
         return img, text
 
@@ -149,7 +160,7 @@ class RecDataset(Dataset):
             if self._aug is None:
                 self._aug = build_rec_augment()
             rng, py_random = sample_rngs(seed)
-            img, text = self._concat(img, text, rng)
+            img, text = self._concat(scale_to_min_side(img), text, rng)
             self._aug.set_random_state(rng, py_random)
             img = self._aug(image=img)["image"]
         ids = self.char_dict.encode(text)[: self.max_text_length]

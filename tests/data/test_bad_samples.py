@@ -156,26 +156,28 @@ def test_tiny_images_with_boxes_train_det(det_root, size):
     ok, png = cv2.imencode(".png", np.full((h, w, 3), 200, np.uint8))
     label = _with_bad_image(det_root, "tiny.png", png.tobytes())
     dataset = DetDataset(det_root, [label], mode="train", crop_size=320)
-    for seed in range(20):
+    for seed in range(10):
         item = dataset[(1, seed)]
         assert item["image"].shape == (3, 320, 320) and np.isfinite(item["threshold_map"]).all()
     evaluated = DetDataset(det_root, [label], mode="eval")[1]
     assert evaluated["image"].shape[0] == 3 and tuple(evaluated["shape"]) == (h, w)
 
 
-@pytest.mark.parametrize("size", [(1, 1), (2, 500), (500, 2), (3, 3)])
-def test_tiny_images_train_rec(tmp_path, size):
-    h, w = size
+def test_tiny_and_extreme_crops_train_rec(tmp_path):
+    """Word concatenation (RecConAug) mixes crops: a 500x2 strip next to a 1x300 line asked for gigabytes."""
+    sizes = [(1, 1), (2, 500), (500, 2), (3, 3), (1, 300)]
     (tmp_path / "images").mkdir()
-    cv2.imwrite(str(tmp_path / "images" / "tiny.png"), np.full((h, w, 3), 90, np.uint8))
-    (tmp_path / "rec.txt").write_text("images/tiny.png\tab\n", encoding="utf-8")
+    rng = np.random.default_rng(0)
+    for h, w in sizes:
+        cv2.imwrite(str(tmp_path / "images" / f"{h}x{w}.png"), rng.integers(0, 255, (h, w, 3), np.uint8))
+    lines = [f"images/{h}x{w}.png\tab" for h, w in sizes]
+    (tmp_path / "rec.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     char_dict = CharDict.pretrained()
-    for heights in ([], [32, 48]):
-        dataset = RecDataset(tmp_path, ["rec.txt"], char_dict, mode="train", multiscale_heights=heights)
-        items = [dataset[(0, seed)] for seed in range(20)]
-        batch = collate_rec(items, heights, 320)
-        assert batch["image"].shape[1] == 3 and np.isfinite(batch["image"]).all()
+    dataset = RecDataset(tmp_path, ["rec.txt"], char_dict, mode="train", multiscale_heights=[32, 48])
+    for index in range(len(sizes)):
+        batch = collate_rec([dataset[(index, seed)] for seed in range(40)], [32, 48], 320)
+        assert batch["image"].shape[:2] == (40, 3) and np.isfinite(batch["image"]).all()
     # a box on a 1x1 image in a det label file, cut out for rec
-    (tmp_path / "det.txt").write_text(_det_line("images/tiny.png", BOX) + "\n", encoding="utf-8")
+    (tmp_path / "det.txt").write_text(_det_line("images/1x1.png", BOX) + "\n", encoding="utf-8")
     dataset = RecDataset(tmp_path, ["det.txt"], char_dict, mode="train")
-    assert dataset[(0, 3)]["image"].shape == (3, 48, 320)
+    assert all(dataset[(0, seed)]["image"].shape == (3, 48, 320) for seed in range(20))
