@@ -81,7 +81,7 @@ def check_overrides(argv: list[str]) -> None:
             previous = arg
             continue
         key, equals, value = arg.partition("=")
-        if not equals:
+        if not equals and not arg.startswith("~"):  # ~key deletes a config key: no value needed
             pkey, _, pvalue = previous.partition("=")
             example = f'{pkey}="{pvalue} {arg}"' if pvalue else f'input="/my photos/{arg}"'
             print(

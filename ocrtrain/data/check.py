@@ -25,6 +25,7 @@ from ocrtrain.data.common import LabelError
 from ocrtrain.data.dictionary import CharDict, dictionary_report
 from ocrtrain.data.readers import label_kind, reader_for
 from ocrtrain.data.readers.base import DetSample
+from ocrtrain.imageio import ImageError, decode_image
 from ocrtrain.sheets import GREEN, GREY, caption_sheet, draw_polygons, image_sheet
 
 
@@ -68,25 +69,16 @@ def _read_lines(root: Path, label_file: str, kind: str, problems: list[str]) -> 
     ]
 
 
-def _probe(image: Path | bytes) -> tuple[int, int, int, str] | str:
-    """(height, width, channels, md5) of an image, or the reason it cannot be used."""
-    if isinstance(image, Path):
-        if not image.is_file():
-            return f"image not found: {os.path.normpath(image)}"
-        data = image.read_bytes()
-    else:
-        data = image
-    if not data:
-        return "image file is empty (0 bytes)"
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        return "image is not readable (OpenCV cannot decode it)"
-    channels = 1 if img.ndim == 2 else img.shape[2]
-    if img.shape[0] == 0 or img.shape[1] == 0:
-        return f"image has zero size {img.shape[:2]}"
-    if channels not in (1, 3, 4):
-        return f"image has {channels} channels; expected 1, 3 or 4"
-    return img.shape[0], img.shape[1], channels, hashlib.md5(data).hexdigest()
+def _probe(image: Path | bytes, source: str) -> tuple[int, int, str] | str:
+    """(height, width, md5) of an image, or the reason it cannot be used."""
+    if isinstance(image, Path) and not image.is_file():
+        return f"image not found: {os.path.normpath(image)}"
+    data = image.read_bytes() if isinstance(image, Path) else image
+    try:
+        img = decode_image(data, str(image) if isinstance(image, Path) else source)
+    except ImageError as e:
+        return f"unreadable image: {e}"
+    return img.shape[0], img.shape[1], hashlib.md5(data).hexdigest()
 
 
 def _validate_boxes(entry: Entry, problems: list[str]) -> None:
@@ -266,7 +258,7 @@ def check_dataset(
     with ThreadPoolExecutor(opts.workers) as pool:
         probes = list(
             tqdm(
-                pool.map(_probe, [e.image for e in everything]),
+                pool.map(_probe, [e.image for e in everything], [e.source for e in everything]),
                 total=len(everything),
                 desc="check",
                 unit="img",
@@ -278,7 +270,7 @@ def check_dataset(
         if isinstance(probe, str):
             problems.append(f"{entry.source}: {probe}")
             continue
-        entry.height, entry.width, _, entry.md5 = probe
+        entry.height, entry.width, entry.md5 = probe
         if kind == "det":
             _validate_boxes(entry, problems)
         usable[name].append(entry)

@@ -40,7 +40,7 @@ def test_det_check_finds_each_broken_line(tmp_path):
     assert found[4].startswith("image not found")
     assert "outside the 1280x720 image" in found[5]
     assert "zero area" in found[6]
-    assert "not readable" in found[7]
+    assert found[7].startswith("unreadable image:") and "corrupt.jpg" in found[7]
     assert "transcription must be a string" in found[8]
     train = report["splits"]["train"]
     assert train["lines"] == 4 and train["boxes"] == 6 and train["dont_care_share"] == pytest.approx(2 / 6)
