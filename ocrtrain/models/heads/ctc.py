@@ -1,4 +1,4 @@
-"""The CTC classifier: one linear layer over the encoded sequence, class 0 = blank."""
+"""The CTC classifier: linear layer(s) over the encoded sequence, class 0 = blank."""
 
 from __future__ import annotations
 
@@ -11,19 +11,55 @@ from ocrtrain.components import register
 from ocrtrain.models.loading import LoadContext, LoadReport
 
 
+class SequenceMixer(nn.Layer):
+    """Depthwise 1 x k conv over the sequence, then a pointwise conv; BatchNorm and hard-swish after each."""
+
+    def __init__(self, channels: int, kernel: int):
+        super().__init__()
+        self.depthwise = nn.Conv2D(
+            channels, channels, (1, kernel), padding=(0, kernel // 2), groups=channels, bias_attr=False
+        )
+        self.depthwise_bn = nn.BatchNorm2D(channels)
+        self.pointwise = nn.Conv2D(channels, channels, 1, bias_attr=False)
+        self.pointwise_bn = nn.BatchNorm2D(channels)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        z = x.transpose([0, 2, 1]).unsqueeze(2)  # N x T x C -> N x C x 1 x T
+        z = F.hardswish(self.depthwise_bn(self.depthwise(z)))
+        z = F.hardswish(self.pointwise_bn(self.pointwise(z)))
+        return z.squeeze(2).transpose([0, 2, 1])
+
+
 @register("head", "CTCHead")
 class CTCHead(nn.Layer):
     """N x T x C sequence -> eval: softmax probabilities N x T x classes (as the shipped inference model);
-    train: ``{"ctc": logits}``."""
+    train: ``{"ctc": logits}``.
 
-    def __init__(self, in_channels: int, num_classes: int):
+    ``mid_channels``: two linear layers (``fc1`` to mid_channels, ``fc2`` to the classes) instead of one ``fc``;
+    ``mix_kernel``: a depthwise-separable conv mixer over the sequence before them (PP-OCRv6 tiny)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        mid_channels: int | None = None,
+        mix_kernel: int | None = None,
+    ):
         super().__init__()
-        self.fc = nn.Linear(in_channels, num_classes)
+        self.mixer = SequenceMixer(in_channels, mix_kernel) if mix_kernel else None
+        if mid_channels:
+            self.fc1 = nn.Linear(in_channels, mid_channels)
+            self.fc2 = nn.Linear(mid_channels, num_classes)
+        else:
+            self.fc = nn.Linear(in_channels, num_classes)
+        self.classifier = "fc2" if mid_channels else "fc"
 
     def forward(
         self, x: paddle.Tensor, targets: dict[str, paddle.Tensor] | None = None
     ) -> paddle.Tensor | dict[str, paddle.Tensor]:
-        logits = self.fc(x)
+        if self.mixer is not None:
+            x = self.mixer(x)
+        logits = self.fc2(self.fc1(x)) if self.classifier == "fc2" else self.fc(x)
         return {"ctc": logits} if self.training else F.softmax(logits, axis=2)
 
     def adapt_weights(
@@ -31,7 +67,7 @@ class CTCHead(nn.Layer):
     ) -> None:
         """Re-map the classifier to the model's dictionary when the weights speak another one (``adapt_ctc_head``).
         Weights that do not say which dictionary they speak are taken to speak the pretrained PP-OCR one."""
-        weight_key, bias_key = prefix + "fc.weight", prefix + "fc.bias"
+        weight_key, bias_key = f"{prefix}{self.classifier}.weight", f"{prefix}{self.classifier}.bias"
         if context.characters is None or weight_key not in tensors or bias_key not in tensors:
             return
         source = context.source_characters

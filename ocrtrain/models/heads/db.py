@@ -12,15 +12,17 @@ from ocrtrain.models.loading import LoadContext, LoadReport
 
 
 class DBBranch(nn.Layer):
-    """3x3 conv -> BN-ReLU -> 2x up-conv -> BN-ReLU -> 2x up-conv to one channel -> sigmoid (stride 4 -> 1)."""
+    """3x3 conv -> BN-ReLU -> 2x up-conv -> BN-ReLU -> 2x up-conv to one channel -> sigmoid (stride 4 -> 1).
 
-    def __init__(self, in_ch: int):
+    ``fused``: the BatchNorms folded into the convolutions' biases, as the PP-OCRv6 weights ship."""
+
+    def __init__(self, in_ch: int, fused: bool = False):
         super().__init__()
         mid = in_ch // 4
-        self.conv1 = nn.Conv2D(in_ch, mid, 3, padding=1, bias_attr=False)
-        self.conv_bn1 = nn.BatchNorm2D(mid)
+        self.conv1 = nn.Conv2D(in_ch, mid, 3, padding=1, bias_attr=None if fused else False)
+        self.conv_bn1 = nn.Identity() if fused else nn.BatchNorm2D(mid)
         self.conv2 = nn.Conv2DTranspose(mid, mid, 2, stride=2)
-        self.conv_bn2 = nn.BatchNorm2D(mid)
+        self.conv_bn2 = nn.Identity() if fused else nn.BatchNorm2D(mid)
         self.conv3 = nn.Conv2DTranspose(mid, 1, 2, stride=2)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
@@ -38,11 +40,11 @@ class DBHead(nn.Layer):
     (``adapt_weights``), a trained map of where text is, rather than noise.
     """
 
-    def __init__(self, in_channels: int, k: int = 50):
+    def __init__(self, in_channels: int, k: int = 50, fused: bool = False):
         super().__init__()
         self.k = k
-        self.binarize = DBBranch(in_channels)
-        self.thresh = DBBranch(in_channels)
+        self.binarize = DBBranch(in_channels, fused)
+        self.thresh = DBBranch(in_channels, fused)
 
     def forward(
         self, x: paddle.Tensor, targets: dict[str, paddle.Tensor] | None = None

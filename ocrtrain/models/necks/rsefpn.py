@@ -31,9 +31,11 @@ class RSEFPN(nn.Layer):
         super().__init__()
         self.out_channels = out_channels
         self.ins_conv = nn.LayerList([RSELayer(c, out_channels, 1, shortcut) for c in in_channels])
-        self.inp_conv = nn.LayerList(
-            [RSELayer(out_channels, out_channels // 4, 3, shortcut) for _ in in_channels]
-        )
+        self.inp_conv = nn.LayerList([self.output_layer(out_channels, shortcut) for _ in in_channels])
+
+    def output_layer(self, channels: int, shortcut: bool) -> nn.Layer:
+        """The layer that turns one merged level into its quarter of the output channels."""
+        return RSELayer(channels, channels // 4, 3, shortcut)
 
     def forward(self, features: list[paddle.Tensor]) -> paddle.Tensor:
         # levels run coarsest first (3 -> 0), in PaddleOCR's order: graphs exported from its models (ONNX) list

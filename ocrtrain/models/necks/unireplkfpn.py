@@ -1,0 +1,42 @@
+"""UniRepLKFPN: the PP-OCRv6 detector's feature pyramid, RSEFPN with a large-kernel output layer per level."""
+
+from __future__ import annotations
+
+import paddle
+from paddle import nn
+
+from ocrtrain.components import register
+from ocrtrain.models.necks.rsefpn import RSEFPN, RSELayer
+
+
+class LargeKernelRSELayer(nn.Layer):
+    """Depthwise k x k conv with bias, then a 1x1 RSE layer to a quarter of the channels.
+
+    The fused form of PaddleOCR's dilated re-parameterised block (parallel dilated small kernels + BatchNorms,
+    merged into one large kernel for inference), trained as shipped for the reason given in
+    ``backbones/pplcnetv4.py``.
+    """
+
+    def __init__(self, channels: int, kernel: int, shortcut: bool):
+        super().__init__()
+        self.large_kernel = nn.Conv2D(channels, channels, kernel, padding=kernel // 2, groups=channels)
+        self.rse = RSELayer(channels, channels // 4, 1, shortcut)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.rse(self.large_kernel(x))
+
+
+@register("neck", "UniRepLKFPN")
+class UniRepLKFPN(RSEFPN):
+    def __init__(
+        self,
+        in_channels: list[int],
+        out_channels: int = 96,
+        dilated_kernel_size: int = 7,
+        shortcut: bool = True,
+    ):
+        self.kernel = dilated_kernel_size  # read by output_layer during RSEFPN's construction
+        super().__init__(in_channels, out_channels, shortcut)
+
+    def output_layer(self, channels: int, shortcut: bool) -> nn.Layer:
+        return LargeKernelRSELayer(channels, self.kernel, shortcut)
