@@ -169,12 +169,14 @@ class RecTask:
 
     def render_worst(self, details: list[dict[str, Any]], path: Path, k: int = 8) -> Path:
         """A sheet of the ``k`` worst samples: the crop, then truth (green) and prediction (red)."""
+        from ocrtrain.data.rec_dataset import load_rec_image
+
         worst = sorted(details, key=lambda d: (-d["edit_distance"], d["source"]))[:k]
         dataset = self.eval_dataset()
-        by_source = {s[2]: i for i, s in enumerate(dataset.samples)}
+        by_source = {s.source: s for s in dataset.samples}
         rows = [
             (
-                dataset._load(by_source[d["source"]])[0],
+                load_rec_image(by_source[d["source"]]),
                 [(f"truth: {d['truth']}", (0, 150, 0)), (f"pred:  {d['prediction']}", (200, 0, 0))],
             )
             for d in worst
