@@ -85,12 +85,18 @@ class LabelReader:
 
     def fingerprint(self) -> dict[str, int | str]:
         """Line (sample) count and sha256 of the source's bytes: what a model was trained or selected on."""
-        digest, lines = hashlib.sha256(), 0
-        with open(self.path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-                lines += chunk.count(b"\n")
-        return {"lines": lines, "sha256": digest.hexdigest()}
+        sha256, lines = file_digest(self.path)
+        return {"lines": lines, "sha256": sha256}
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """sha256 and newline count of a file, read in chunks."""
+    digest, lines = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+            lines += chunk.count(b"\n")
+    return digest.hexdigest(), lines
 
 
 def tab_payloads(path: Path, lines: int = 20) -> list[str]:

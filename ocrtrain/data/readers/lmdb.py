@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
 from ocrtrain.components import register
 from ocrtrain.data.common import LabelError
-from ocrtrain.data.readers.base import LabelReader, OnError, RecSample
+from ocrtrain.data.readers.base import LabelReader, OnError, RecSample, file_digest
 
 
 @register("label_reader", "lmdb")
@@ -53,8 +52,5 @@ class Lmdb(LabelReader):
                     on_error(e)
 
     def fingerprint(self) -> dict[str, int | str]:
-        digest = hashlib.sha256()
-        with open(self.path / "data.mdb", "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        return {"lines": self.count(), "sha256": digest.hexdigest()}
+        sha256, _ = file_digest(self.path / "data.mdb")
+        return {"lines": self.count(), "sha256": sha256}
