@@ -125,7 +125,7 @@ class RecSettings:
 class ClsSettings:
     image_height: int
     image_width: int
-    labels: list[str]
+    postprocess: dict[str, Any]  # the ClsPostProcess component config (name, label_list)
 
 
 def det_settings(meta: dict[str, Any], where: str) -> DetSettings:
@@ -168,9 +168,9 @@ def rec_settings(meta: dict[str, Any], where: str) -> RecSettings:
 
 def cls_settings(meta: dict[str, Any], where: str) -> ClsSettings:
     shape = _op(meta, "ClsResizeImg", where).get("image_shape")
-    labels = (meta.get("PostProcess") or {}).get("label_list")
-    if not shape or len(shape) != 3 or not labels:
+    post = meta.get("PostProcess") or {}
+    if not shape or len(shape) != 3 or post.get("name") != "ClsPostProcess" or not post.get("label_list"):
         raise ModelSourceError(
-            f"{where}: a classifier needs ClsResizeImg.image_shape and PostProcess.label_list"
+            f"{where}: a classifier needs ClsResizeImg.image_shape and PostProcess ClsPostProcess with its label_list"
         )
-    return ClsSettings(int(shape[1]), int(shape[2]), [str(x) for x in labels])
+    return ClsSettings(int(shape[1]), int(shape[2]), dict(post))

@@ -101,7 +101,9 @@ class OCRPipeline:
         self.cls = None
         if cfg.use_textline_orientation:
             cls_source, self.cls = load(cfg.textline_orientation_model, "cls", cfg.rec_device)
-            self.cls_settings = cls_settings(cls_source.meta, cls_source.origin)
+            orientation = cls_settings(cls_source.meta, cls_source.origin)
+            self.cls_shape = (orientation.image_height, orientation.image_width)
+            self.classify = build("postprocess", orientation.postprocess)
 
     def detect(self, img: np.ndarray) -> tuple[list[np.ndarray], list[float]]:
         """Quads (tl, tr, br, bl; original pixels) in reading order, with their DB scores."""
@@ -123,12 +125,9 @@ class OCRPipeline:
         bs = int(self.cfg.textline_orientation_batch_size)
         out = list(crops)
         for start in range(0, len(crops), bs):
-            shape = (self.cls_settings.image_height, self.cls_settings.image_width)
-            batch = np.stack([resize_norm_rec(c, *shape) for c in crops[start : start + bs]])
-            probs = self.cls(batch)
-            for j, p in enumerate(probs):
-                label = self.cls_settings.labels[int(p.argmax())]
-                if label == "180" and float(p.max()) > self.cfg.textline_orientation_thresh:
+            batch = np.stack([resize_norm_rec(c, *self.cls_shape) for c in crops[start : start + bs]])
+            for j, (label, score) in enumerate(self.classify(self.cls(batch))):
+                if label == "180" and score > self.cfg.textline_orientation_thresh:
                     out[start + j] = cv2.rotate(crops[start + j], cv2.ROTATE_180)
         return out
 
