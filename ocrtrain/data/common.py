@@ -66,7 +66,7 @@ _reported_at_load: set[str] = set()  # per process: each sample skipped while tr
 def load_image(image: Path | bytes, file: str, line_no: int, what: str = "") -> np.ndarray:
     """A sample's image as BGR uint8; a failure is a LabelError at the sample's ``file:line``."""
     try:
-        return read_image(image) if isinstance(image, Path) else decode_image(image, f"{file}:{line_no}")
+        return read_image(image) if isinstance(image, Path) else decode_image(image, "encoded image")
     except ImageError as e:
         raise LabelError(file, line_no, f"{what}unreadable image: {e}") from None
 
@@ -89,7 +89,7 @@ def usable_images(
         image = image_of(sample)
         key = image if isinstance(image, Path) else id(sample)
         if key not in verdicts:
-            verdicts[key] = probe_image(image, str(image) if isinstance(image, Path) else "image")
+            verdicts[key] = probe_image(image, str(image) if isinstance(image, Path) else "encoded image")
         if verdicts[key] is None:
             usable.append(sample)
             continue

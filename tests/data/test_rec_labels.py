@@ -9,6 +9,7 @@ import pytest
 from ocrtrain.data.common import LabelError
 from ocrtrain.data.dictionary import CharDict
 from ocrtrain.data.readers import read_labels
+from ocrtrain.data.readers.base import RecSample
 from ocrtrain.data.readers.lmdb import Lmdb
 from ocrtrain.data.rec_dataset import RecDataset
 from ocrtrain.data.rec_labels import lmdb_to_label_file, write_lmdb
@@ -59,3 +60,14 @@ def test_rec_to_lmdb_to_rec_is_identical(tmp_path, rec_demo):
 def test_not_an_lmdb(tmp_path):
     with pytest.raises(FileNotFoundError, match="not an LMDB database"):
         list(Lmdb(tmp_path, tmp_path))
+
+
+def test_lmdb_trains_and_a_bad_image_in_it_names_database_and_index(tmp_path, rec_demo):
+    samples, _ = read_labels("val.txt", rec_demo)
+    write_lmdb(samples[:3], tmp_path / "db")
+    dataset = RecDataset(tmp_path, ["db"], CharDict.pretrained(), mode="train")
+    assert len(dataset) == 3 and dataset[(2, 5)]["text"].startswith(samples[2].text)
+    junk = [RecSample(b"not an image", "ab", "x", 1)]
+    write_lmdb(junk, tmp_path / "junk")
+    with pytest.raises(LabelError, match=r"junk:1: unreadable image: encoded image: not a readable image"):
+        RecDataset(tmp_path, ["junk"], CharDict.pretrained())

@@ -21,8 +21,10 @@ class PaddleDetTxt(TextLabelReader):
 
     @classmethod
     def matches(cls, path: Path) -> bool:
+        if not path.is_file():
+            return False
         votes = Counter(looks_like_det(p) for p in tab_payloads(path))
-        return path.is_file() and votes[True] > votes[False]
+        return votes[True] > votes[False]
 
     def parse(self, line: str, line_no: int) -> DetSample:
         file = str(self.path)

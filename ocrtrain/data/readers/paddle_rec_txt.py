@@ -17,10 +17,10 @@ class PaddleRecTxt(TextLabelReader):
 
     @classmethod
     def matches(cls, path: Path) -> bool:
+        if not path.is_file():
+            return False
         votes = Counter(looks_like_det(p) for p in tab_payloads(path))
-        return (
-            path.is_file() and votes[False] >= votes[True]
-        )  # files without a tab read as rec, failing per line
+        return votes[False] >= votes[True]  # a file without tabs reads as rec, failing line by line
 
     def parse(self, line: str, line_no: int) -> RecSample:
         file = str(self.path)
