@@ -28,7 +28,7 @@ SETUPS = {
 
 
 def peak_rss_mb() -> tuple[float, float]:
-    """Peak resident memory of this process and of its largest finished child (DataLoader workers), in MB."""
+    """Peak resident memory of this process and of its largest finished child (data workers), in MB."""
     return (
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
@@ -47,9 +47,9 @@ def main() -> None:
     import os
 
     import paddle
-    from paddle.io import DataLoader
 
     from ocrtrain.config import compose
+    from ocrtrain.engine.loader import BatchLoader
     from ocrtrain.engine.optim import build_optimizer
     from ocrtrain.engine.sampler import ResumableBatchSampler
     from ocrtrain.tasks import build_task
@@ -64,22 +64,16 @@ def main() -> None:
     optimizer, _ = build_optimizer(model, dict(cfg[task.kind].optimizer), batch_size, 1000)
     dataset = task.train_dataset()
     sampler = ResumableBatchSampler(len(dataset), batch_size, seed=0, drop_last=False)
-    loader = DataLoader(
-        dataset,
-        batch_sampler=sampler,
-        collate_fn=task.collate,
-        num_workers=args.workers,
-        use_shared_memory=False,
-    )
+    loader = BatchLoader(dataset, task.collate, args.workers, seed=0)  # what the trainer uses
 
     def batches():
         epoch = 0
         while True:
             sampler.set_epoch(epoch)
-            yield from loader
+            yield from loader.epoch(sampler, epoch)
             epoch += 1
 
-    # 1. data alone: building batches in this process (read, augment, targets, collate); the DataLoader's
+    # 1. data alone: building batches in this process (read, augment, targets, collate); the loader's
     # workers share this cost, so one batch costs about this divided by the number of workers
     stream = batches()
     first = next(stream)
