@@ -112,6 +112,7 @@ def run(module: str, *args: str, cwd) -> subprocess.CompletedProcess:
     return proc
 
 
+@pytest.mark.slow
 def test_train_eval_export_and_the_pipeline_agree(tmp_path):
     data = [f"data.root={REPO / 'datasets' / 'icdar2015_demo'}"]
     run(

@@ -1,9 +1,8 @@
-"""A bad sample, a stuck read or a signal ends training promptly, with the cause named (the real CLI, a subprocess)."""
+"""A bad sample or a signal ends training promptly, with the cause named (the real CLI, in a subprocess)."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -22,14 +21,11 @@ STARTUP_S = 90  # imports, model build and pretrained weights on a busy 2-core m
 PROMPT_S = 10  # from the failure (or signal) to the process' exit
 
 
-def dataset_with(root: Path, name: str, content: bytes | None) -> Path:
-    """A training file of a good line and, at line 2, one whose image is ``content`` (None: a FIFO nobody writes)."""
+def dataset_with(root: Path, name: str, content: bytes) -> Path:
+    """A training file of a good line and, at line 2, one whose image is ``content``."""
     shutil.copytree(DEMO / "images", root / "images")
     lines = (DEMO / "train.txt").read_text().splitlines()
-    if content is None:
-        os.mkfifo(root / "images" / name)
-    else:
-        (root / "images" / name).write_bytes(content)
+    (root / "images" / name).write_bytes(content)
     box = json.dumps([{"transcription": "word", "points": [[0, 0], [1, 0], [1, 1], [0, 1]]}])
     (root / "train.txt").write_text(f"{lines[0]}\nimages/{name}\t{box}\n")  # one batch of 2 holds both
     shutil.copy(DEMO / "val.txt", root / "val.txt")
@@ -92,14 +88,33 @@ def wait_for_the_run_to_start(proc: subprocess.Popen, run_root: Path) -> None:
 
 
 @pytest.mark.parametrize(("sig", "workers"), [(signal.SIGTERM, 0), (signal.SIGINT, 2)])
-def test_a_signal_ends_a_run_stuck_reading_data(tmp_path, sig, workers):
-    root = dataset_with(
-        tmp_path / "data", "stuck.jpg", None
-    )  # a read that never returns (a dead network mount)
-    proc = start_training(root, tmp_path, f"trainer.num_workers={workers}", "data.skip_bad=true")
+def test_a_signal_ends_the_run_promptly_in_start_up_or_training(tmp_path, sig, workers):
+    root = dataset_with(tmp_path / "data", "ok.jpg", jpeg_bytes())
+    proc = start_training(root, tmp_path, f"trainer.num_workers={workers}", "trainer.max_steps=1000")
     wait_for_the_run_to_start(proc, tmp_path / "outputs" / "train")
     sent = time.time()
     proc.send_signal(sig)
     code, err = finish(proc, PROMPT_S)
     assert code == 128 + sig, err[-3000:]
     assert time.time() - sent < PROMPT_S
+
+
+def test_a_signal_during_evaluation_saves_the_trained_steps(tmp_path):
+    root = dataset_with(tmp_path / "data", "ok.jpg", jpeg_bytes())
+    val_line = (DEMO / "val.txt").read_text().splitlines()[0]
+    (root / "val.txt").write_text(f"{val_line}\n" * 200)  # a validation set that takes a while
+    proc = start_training(root, tmp_path, "trainer.num_workers=0", "trainer.max_steps=1")
+    history = tmp_path / "outputs" / "train"
+    deadline = time.time() + STARTUP_S
+    while time.time() < deadline and proc.poll() is None:
+        if any('"step": 1' in p.read_text() for p in history.glob("*/metrics.jsonl")):
+            break
+        time.sleep(0.1)
+    time.sleep(2)  # into the evaluation
+    assert proc.poll() is None, proc.communicate()[1][-3000:]
+    proc.send_signal(signal.SIGTERM)
+    code, err = finish(proc, PROMPT_S)
+    assert code == 128 + signal.SIGTERM, err[-3000:]
+    (state_file,) = history.glob("*/checkpoints/latest/state.json")
+    state = json.loads(state_file.read_text())
+    assert state["global_step"] == 1 and state["eval_pending"]  # a resumed run evaluates step 1 first
