@@ -14,6 +14,7 @@ import math
 import random
 import signal
 import time
+from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,39 @@ def set_train_mode(model: paddle.nn.Layer, freeze_norm: bool) -> None:
         for layer in model.sublayers():
             if isinstance(layer, paddle.nn.layer.norm._BatchNormBase):
                 layer.eval()
+
+
+class Throughput:
+    """Samples per second and the share of time spent waiting for data, over one logging window."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.start = self.mark = time.perf_counter()
+        self.samples, self.data_s, self.compute_s = 0, 0.0, 0.0
+
+    def waiting(self) -> None:
+        self.mark = time.perf_counter()
+
+    def data_ready(self) -> None:
+        now = time.perf_counter()
+        self.data_s, self.mark = self.data_s + now - self.mark, now
+
+    def computed(self, samples: int) -> None:
+        now = time.perf_counter()
+        self.compute_s, self.mark = self.compute_s + now - self.mark, now
+        self.samples += samples
+
+    def take(self) -> dict[str, float]:
+        """The window's figures; a new window starts."""
+        elapsed = time.perf_counter() - self.start
+        figures = {
+            "samples_per_s": self.samples / max(elapsed, 1e-9),
+            "data_time_share": self.data_s / max(self.data_s + self.compute_s, 1e-9),
+        }
+        self._reset()
+        return figures
 
 
 class StopTraining(Exception):
@@ -255,6 +289,42 @@ class Trainer:
             "best_checkpoint": str(self.run_dir / "checkpoints" / "best"),
         }
 
+    def _batches(
+        self, loader: BatchLoader, sampler: ResumableBatchSampler, state: dict[str, Any]
+    ) -> Iterator[Any]:
+        """Batches from the run's position on, epoch after epoch; waiting for one can be interrupted by a signal."""
+        while True:
+            sampler.set_epoch(state["epoch"], state["step_in_epoch"])
+            with closing(loader.epoch(sampler, state["epoch"])) as batches:
+                while True:
+                    self._interruptible = True
+                    batch = next(batches, None)
+                    self._interruptible = False
+                    if batch is None:
+                        break
+                    yield batch
+            state["epoch"] += 1
+            state["step_in_epoch"] = 0
+
+    def _step(
+        self, model: paddle.nn.Layer, batch: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]
+    ) -> tuple[dict[str, paddle.Tensor], float]:
+        """One optimizer step; returns the losses and the learning rate it used."""
+        losses = self.task.loss(model, batch)
+        losses["loss"].backward()
+        optimizer.step()
+        optimizer.clear_grad()
+        lr = optimizer.get_lr()
+        scheduler.step()
+        state["global_step"] += 1
+        state["step_in_epoch"] += 1
+        loss_value = float(losses["loss"])
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(
+                f"loss is {loss_value} at step {state['global_step']}: lower the learning rate"
+            )
+        return losses, lr
+
     def _loop(
         self,
         model: paddle.nn.Layer,
@@ -269,75 +339,38 @@ class Trainer:
         bar: tqdm,
     ) -> None:
         cfg = self.cfg
-        window_start, window_samples = time.perf_counter(), 0
-        data_time = compute_time = 0.0
         if state["eval_pending"]:  # the run was stopped during this step's evaluation
             self._evaluate(bare_model, optimizer, state, total_steps)
-        while state["global_step"] < total_steps:
-            sampler.set_epoch(state["epoch"], state["step_in_epoch"])
-            set_train_mode(model, cfg.freeze_norm)
-            with closing(loader.epoch(sampler, state["epoch"])) as batches:
-                fetch_start = time.perf_counter()
-                while True:
-                    self._interruptible = True
-                    batch = next(batches, None)
-                    self._interruptible = False
-                    if batch is None:
-                        break
-                    step_start = time.perf_counter()
-                    data_time += step_start - fetch_start
-                    losses = self.task.loss(model, batch)
-                    losses["loss"].backward()
-                    optimizer.step()
-                    optimizer.clear_grad()
-                    lr = optimizer.get_lr()
-                    scheduler.step()
-                    state["global_step"] += 1
-                    state["step_in_epoch"] += 1
-                    compute_time += time.perf_counter() - step_start
-                    window_samples += len(batch["image"]) * self.world_size
-                    step = state["global_step"]
-                    loss_value = float(losses["loss"])
-                    if not math.isfinite(loss_value):
-                        raise FloatingPointError(
-                            f"loss is {loss_value} at step {step}: lower the learning rate"
-                        )
-                    bar.update(1)
-                    if (cfg.log_every_steps and step % cfg.log_every_steps == 0) or step == total_steps:
-                        elapsed = time.perf_counter() - window_start
-                        metrics = {k: float(v) for k, v in losses.items()}
-                        metrics.update(
-                            lr=lr,
-                            samples_per_s=window_samples / max(elapsed, 1e-9),
-                            data_time_share=data_time / max(data_time + compute_time, 1e-9),
-                            epoch=state["epoch"],
-                        )
-                        self._log(metrics, step)
-                        bar.set_postfix(
-                            loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", sps=f"{metrics['samples_per_s']:.1f}"
-                        )
-                        window_start, window_samples, data_time, compute_time = (
-                            time.perf_counter(),
-                            0,
-                            0.0,
-                            0.0,
-                        )
-                    if step % eval_every == 0 or step == total_steps:
-                        self._evaluate(bare_model, optimizer, state, total_steps)
-                        set_train_mode(model, cfg.freeze_norm)
-                    elif cfg.save_every_steps and step % cfg.save_every_steps == 0:
-                        self._save(
-                            "latest", bare_model, optimizer, self._state(**state, total_steps=total_steps)
-                        )
-                    if self._stop_signal is not None:
-                        raise StopTraining(
-                            f"received signal {self._stop_signal}; checkpoint saved at step {step}"
-                        )
-                    if step >= total_steps:
-                        return
-                    fetch_start = time.perf_counter()
-            state["epoch"] += 1
-            state["step_in_epoch"] = 0
+        if state["global_step"] >= total_steps:
+            return
+        set_train_mode(model, cfg.freeze_norm)
+        speed = Throughput()
+        with closing(self._batches(loader, sampler, state)) as batches:
+            for batch in batches:
+                speed.data_ready()
+                losses, lr = self._step(model, batch, optimizer, scheduler, state)
+                speed.computed(len(batch["image"]) * self.world_size)
+                step = state["global_step"]
+                bar.update(1)
+                if (cfg.log_every_steps and step % cfg.log_every_steps == 0) or step == total_steps:
+                    metrics = {k: float(v) for k, v in losses.items()}
+                    metrics.update(lr=lr, **speed.take(), epoch=state["epoch"])
+                    self._log(metrics, step)
+                    bar.set_postfix(
+                        loss=f"{metrics['loss']:.4f}", lr=f"{lr:.2e}", sps=f"{metrics['samples_per_s']:.1f}"
+                    )
+                if step % eval_every == 0 or step == total_steps:
+                    self._evaluate(bare_model, optimizer, state, total_steps)
+                    set_train_mode(model, cfg.freeze_norm)
+                elif cfg.save_every_steps and step % cfg.save_every_steps == 0:
+                    self._save("latest", bare_model, optimizer, self._state(**state, total_steps=total_steps))
+                if self._stop_signal is not None:
+                    raise StopTraining(
+                        f"received signal {self._stop_signal}; checkpoint saved at step {step}"
+                    )
+                if step >= total_steps:
+                    return
+                speed.waiting()
 
     def _evaluate(
         self, model: paddle.nn.Layer, optimizer: Any, state: dict[str, Any], total_steps: int
