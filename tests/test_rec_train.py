@@ -8,11 +8,12 @@ import pytest
 import yaml
 from conftest import REPO, render_lines
 
-from ocrtrain.config import compose
+from ocrtrain.config import compose, to_plain
 from ocrtrain.data.dictionary import CharDict
 from ocrtrain.data.rec_dataset import RecDataset
-from ocrtrain.models.builder import build_rec_model, load_pretrained
+from ocrtrain.models.builder import build_model
 from ocrtrain.models.export import save_inference
+from ocrtrain.models.loading import load_pretrained
 from ocrtrain.postprocess.ctc import ctc_greedy_decode
 from ocrtrain.tasks import build_task
 
@@ -39,10 +40,9 @@ def _read(model, x, chars):
 
 def test_custom_dictionary_keeps_what_the_pretrained_model_reads(val_crops, tmp_path):
     x, truths = val_crops
-    arch = dict(compose("train", REC).rec.arch)
-    arch = {k: dict(v) if hasattr(v, "keys") else v for k, v in arch.items()}
+    arch = to_plain(compose("train", REC).rec.arch)
     pretrained = CharDict.pretrained()
-    base = build_rec_model(arch, pretrained.num_classes)
+    base = build_model(arch, num_classes=pretrained.num_classes)
     load_pretrained(base, "PP-OCRv4_mobile_rec")
     base_texts = _read(base, x, list(pretrained.characters))
 
@@ -52,7 +52,7 @@ def test_custom_dictionary_keeps_what_the_pretrained_model_reads(val_crops, tmp_
     (tmp_path / "dict.txt").write_text("\n".join(custom_chars[:-1]) + "\n", encoding="utf-8")
     custom = CharDict.from_file(tmp_path / "dict.txt")
     assert custom.num_classes == len(custom_chars) + 1 < 200
-    model = build_rec_model(arch, custom.num_classes)
+    model = build_model(arch, num_classes=custom.num_classes)
     report = load_pretrained(model, "PP-OCRv4_mobile_rec", characters=list(custom.characters))
     assert f"{len(new_chars)} new ones fresh" in report.summary() and report.matched_fraction == 1.0
     assert _read(model, x, list(custom.characters)) == base_texts  # before any training
