@@ -154,3 +154,20 @@ def test_a_damaged_onnx_file_is_named(tmp_path):
 def test_onnx_zoo_models_are_not_paddle_inference_programs():
     with pytest.raises(zoo.ModelNotAvailableError, match="ships as an ONNX graph"):
         zoo.zoo_model_dir("PP-OCRv5_mobile_det")
+
+
+def test_another_dictionary_keeps_the_shared_characters_columns():
+    """Dictionary surgery on a v6 classifier (``fc2`` behind 80 mid channels): shared characters keep their column."""
+    cfg = _config("rec", "PP-OCRv6_tiny_rec")
+    source = list(CharDict.pretrained("PP-OCRv6_tiny_rec").characters)
+    mine = [*"0123456789abcdefghijklmnopqrstuvwxyz", "\u2603"]  # a snowman is not in the shipped dictionary
+    model = build_model(to_plain(cfg.rec.arch), num_classes=len(mine) + 1)
+    report = load_pretrained(model, "PP-OCRv6_tiny_rec", characters=mine)
+    report.raise_if_poor()
+    assert "re-mapped to the new dictionary: 36 shared characters kept, 1 new ones fresh" in report.summary()
+    assert report.graph_check.startswith("not checked against the source graph")
+    shipped = read_weights("PP-OCRv6_tiny_rec")
+    classifier = shipped.tensors[list(shipped.tensors)[-2]]  # fc2.weight, the graph's last matrix
+    ours = model.state_dict()["head.ctc_head.fc2.weight"].numpy()
+    np.testing.assert_array_equal(ours[:, 1 + mine.index("a")], classifier[:, 1 + source.index("a")])
+    assert not ours[:, -1].any()  # the snowman starts fresh
