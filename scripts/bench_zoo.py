@@ -1,6 +1,6 @@
 """Quality and speed of every offline zoo model on an ICDAR 2015 dev split: ours vs ONNX Runtime on the same weights.
 
-    python scripts/bench_zoo.py [--data DIR] [--dev 100] [--threads 1] [--models NAME ...]
+    python scripts/bench_zoo.py --data DIR [--dev 100] [--threads 1] [--models NAME ...]
 
 Dev split: the last ``--dev`` images of ``DIR/det_label.txt`` (PaddleOCR detection labels) and, for recognition,
 their word crops (every box that is not ``###``, rectified from its quad). For each model:
@@ -149,7 +149,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=Path("../shared/datasets/icdar2015_train"))
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="a det dataset root holding det_label.txt (e.g. ICDAR 2015 train)",
+    )
     parser.add_argument("--dev", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--models", nargs="*", default=None)
