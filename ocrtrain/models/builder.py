@@ -20,7 +20,7 @@ from typing import Any
 import paddle
 from paddle import nn
 
-from ocrtrain import components
+from ocrtrain.components import build
 
 
 class Model(nn.Layer):
@@ -41,11 +41,11 @@ def build_model(arch: dict[str, Any], **head_args: Any) -> Model:
     """The model ``arch`` describes; ``head_args`` go to the head (e.g. ``num_classes``)."""
     for module in arch.get("imports") or []:
         importlib.import_module(module)
-    backbone = components.build("backbone", arch["backbone"])
+    backbone = build("backbone", arch["backbone"])
     channels = backbone.out_channels
     neck = None
     if arch.get("neck"):
-        neck = components.build("neck", arch["neck"], in_channels=channels)
+        neck = build("neck", arch["neck"], in_channels=channels)
         channels = neck.out_channels
-    head = components.build("head", arch["head"], in_channels=channels, **head_args)
+    head = build("head", arch["head"], in_channels=channels, **head_args)
     return Model(backbone, neck, head)

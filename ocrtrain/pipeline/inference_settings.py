@@ -9,13 +9,12 @@ without an ``inference.yml``, get the same content built from their model config
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from ocrtrain.pipeline.configs import zoo_model_config
 from ocrtrain.pipeline.model_files import ModelSourceError
 from ocrtrain.preprocess import DET_MEAN, DET_STD
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 DET_NORMALIZE = {"mean": list(DET_MEAN), "std": list(DET_STD), "scale": "1./255.", "order": "hwc"}
 _DECODE = {"DecodeImage": {"channel_first": False, "img_mode": "BGR"}}
 
@@ -74,18 +73,15 @@ def cls_inference_yml(model_name: str, image_shape: list[int], label_list: list[
 
 def zoo_inference_yml(name: str, task: str) -> dict[str, Any]:
     """The inference.yml a zoo model would have, from its model config."""
-    from omegaconf import OmegaConf
-
-    path = CONF_DIR / task / f"{name}.yaml"
-    if not path.is_file():
-        raise ModelSourceError(f"{name}: no model config {path} to take its inference settings from")
-    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    cfg = zoo_model_config(name, task)
     if task == "det":
         return det_inference_yml(name, cfg["infer_resize"], cfg["postprocess"])
     if task == "rec":
         from ocrtrain.data.dictionary import CharDict
 
-        return rec_inference_yml(name, cfg["image_shape"], list(CharDict.pretrained(name).characters))
+        return rec_inference_yml(
+            name, cfg["image_shape"], list(CharDict.pretrained(cfg.get("dictionary", name)).characters)
+        )
     return cls_inference_yml(name, cfg["image_shape"], cfg["label_list"])
 
 

@@ -1,6 +1,7 @@
 """Where a ``det_model`` / ``rec_model`` / ``cls_model`` value points: the one place that resolves model specs.
 
-Accepted: a zoo name (``PP-OCRv4_mobile_det``), a local exported inference directory (docs/architecture.md:
+Accepted: a zoo name (``PP-OCRv4_mobile_det``; the ONNX-shipped v5/v6 ones run as a cached Paddle program, see
+:mod:`ocrtrain.pipeline.zoo_programs`), a local exported inference directory (docs/architecture.md:
 ``inference.json`` + ``inference.pdiparams`` + ``inference.yml``), a legacy Paddle inference directory
 (``inference.pdmodel`` + ``inference.pdiparams``), or a URI whose scheme a resolver is registered for
 (``models:/`` and ``runs:/`` come from :mod:`ocrtrain.mlflow_registry`). Every file is checked before use, and the
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ import yaml
 
 from ocrtrain.pipeline.inference_settings import zoo_inference_yml
 from ocrtrain.pipeline.model_files import ModelSourceError, check_params, read_graph, task_of_graph
+from ocrtrain.pipeline.zoo_programs import zoo_program_dir
 from ocrtrain.zoo import ZOO, zoo_model_dir
 
 __all__ = ["ModelSource", "ModelSourceError", "register_uri_resolver", "resolve_model_source"]
@@ -116,6 +119,16 @@ def _from_directory(path: Path, text: str, task: str) -> ModelSource:
     return ModelSource(text, task, model_file, params_file, meta, str(meta_file))
 
 
+def _from_zoo_program(name: str, task: str) -> ModelSource:
+    """An ONNX-shipped zoo model, through its cached Paddle program (rebuilt if the cached files are damaged)."""
+    directory = zoo_program_dir(name)
+    try:
+        return _from_directory(directory, name, task)
+    except ModelSourceError as e:
+        print(f"ocrtrain: the cached program of {name} is damaged ({e}); rebuilding it", file=sys.stderr)
+    return _from_directory(zoo_program_dir(name, rebuild=True), name, task)
+
+
 def resolve_model_source(spec: str | Path, task: str) -> ModelSource:
     """Resolve ``spec`` for the ``task`` role ("det", "rec", "cls"), with clear errors for a wrong role."""
     text = str(spec).strip()
@@ -128,6 +141,8 @@ def resolve_model_source(spec: str | Path, task: str) -> ModelSource:
         entry = ZOO[text]
         if entry.task != task:
             raise ModelSourceError(f"'{text}' is a {entry.task} model but was given as the {task} model")
+        if entry.onnx_file:
+            return _from_zoo_program(text, task)
         directory = zoo_model_dir(text)
         return ModelSource(
             text,

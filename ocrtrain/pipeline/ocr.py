@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ocrtrain.components import build
 from ocrtrain.crop import crop_quad, sort_reading_order
+from ocrtrain.pipeline.configs import compose_packaged
 from ocrtrain.pipeline.inference_settings import cls_settings, det_settings, rec_settings
 from ocrtrain.pipeline.inputs import iter_inputs
 from ocrtrain.pipeline.model_source import resolve_model_source
@@ -32,14 +33,14 @@ def load_pipeline_config(
     cfg = OmegaConf.load(PIPELINE_CONF_DIR / "OCR.yaml")
     if isinstance(config, (str, Path)) and str(config) != "OCR":
         path = Path(config)
-        if not path.is_file():
-            packaged = PIPELINE_CONF_DIR / f"{config}.yaml"
-            if not packaged.is_file():
-                raise FileNotFoundError(
-                    f"pipeline config '{config}': no such file, and not a packaged pipeline name"
-                )
-            path = packaged
-        loaded = OmegaConf.load(path)
+        if path.is_file():
+            loaded = OmegaConf.load(path)
+        elif (PIPELINE_CONF_DIR / f"{config}.yaml").is_file():  # packaged: composed, as its defaults may say
+            loaded = compose_packaged(f"pipeline/{config}").pipeline
+        else:
+            raise FileNotFoundError(
+                f"pipeline config '{config}': no such file, and not a packaged pipeline name"
+            )
         cfg = OmegaConf.merge(
             cfg, loaded.get("pipeline", loaded) if isinstance(loaded, DictConfig) else loaded
         )
