@@ -34,6 +34,13 @@ def with_dataset_template(argv: list[str]) -> list[str]:
     return argv
 
 
+def _model_dictionary(cfg: DictConfig):
+    """The dictionary of the recogniser named with ``rec=<model>``, else None (check's default)."""
+    from ocrtrain.data.dictionary import CharDict
+
+    return CharDict.pretrained(cfg.rec.get("dictionary", cfg.rec.name)) if cfg.get("rec") else None
+
+
 def _check(cfg: DictConfig) -> int:
     from ocrtrain.data.check import CheckOptions, check_dataset, summary_table
     from ocrtrain.data.dictionary import CharDict
@@ -51,7 +58,7 @@ def _check(cfg: DictConfig) -> int:
         splits,
         out_dir,
         kind=cfg.kind,
-        char_dict=CharDict.from_file(dict_file) if dict_file else None,
+        char_dict=CharDict.from_file(dict_file) if dict_file else _model_dictionary(cfg),
         opts=CheckOptions(**cfg.check),
         strict=bool(cfg.data.get("strict")),
     )
