@@ -27,6 +27,9 @@ from ocrtrain.zoo import ZOO, zoo_model_dir
 
 __all__ = ["ModelSource", "ModelSourceError", "register_uri_resolver", "resolve_model_source"]
 
+# settings for legacy det/cls dirs that carry no inference.yml
+LEGACY_DEFAULTS = {"det": "PP-OCRv4_mobile_det", "cls": "ch_ppocr_mobile_v2_cls"}
+
 # PostProcess names in inference.yml, as PaddleX writes them, and the task each implies
 _POSTPROCESS_TASK = {"DBPostProcess": "det", "CTCLabelDecode": "rec", "ClsPostProcess": "cls"}
 
@@ -112,10 +115,17 @@ def _from_directory(path: Path, text: str, task: str) -> ModelSource:
             f"'{text}' holds a {found} model (output {graph.output_shape}) but was given as the {task} model"
         )
     if not meta:
-        raise ModelSourceError(
-            f"{meta_file}: missing: a {task} model directory needs its inference.yml (settings"
-            f"{' and dictionary' if task == 'rec' else ''}); export writes one"
+        if task not in LEGACY_DEFAULTS:
+            raise ModelSourceError(
+                f"{meta_file}: missing: a rec model directory needs its inference.yml (its dictionary, as "
+                "PostProcess.character_dict); export writes one"
+            )
+        # a legacy det/cls dir (PaddleOCR 2.x downloads have no inference.yml): the PP-OCR family's settings
+        print(
+            f"ocrtrain: {text} has no inference.yml; using {LEGACY_DEFAULTS[task]}'s inference settings",
+            file=sys.stderr,
         )
+        meta = zoo_inference_yml(LEGACY_DEFAULTS[task], task)
     return ModelSource(text, task, model_file, params_file, meta, str(meta_file))
 
 

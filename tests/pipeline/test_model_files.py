@@ -81,3 +81,26 @@ def test_inference_yml_that_contradicts_the_graph_is_refused(det_copy):
     (det_copy / "inference.yml").write_text("PostProcess: {name: CTCLabelDecode, character_dict: [a, b]}\n")
     with pytest.raises(ModelSourceError, match=r"inference\.yml says rec, but the graph's output"):
         resolve_model_source(str(det_copy), "rec")
+
+
+def test_legacy_det_dir_without_inference_yml_runs_with_the_family_settings(det_copy, demo_dir, capsys):
+    """PaddleOCR 2.x inference downloads carry no inference.yml: a det dir still works, and says whose settings."""
+    from ocrtrain import create_pipeline
+
+    source = resolve_model_source(str(det_copy), "det")
+    assert source.meta["PostProcess"]["box_thresh"] == 0.6
+    assert "has no inference.yml; using PP-OCRv4_mobile_det's inference settings" in capsys.readouterr().err
+    pipe = create_pipeline("OCR", det_model=str(det_copy))
+    zoo_pipe = create_pipeline("OCR")
+    image = str(demo_dir / "images" / "img_1.jpg")
+    ours, reference = next(pipe.predict(image)), next(zoo_pipe.predict(image))
+    assert ours["rec_text"] == reference["rec_text"]
+
+
+def test_legacy_rec_dir_without_inference_yml_asks_for_its_dictionary(tmp_path):
+    target = tmp_path / "rec"
+    shutil.copytree(zoo.zoo_model_dir("PP-OCRv4_mobile_rec"), target)
+    with pytest.raises(
+        ModelSourceError, match=r"inference.yml: missing: a rec model directory needs .* dictionary"
+    ):
+        resolve_model_source(str(target), "rec")
