@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -41,3 +43,26 @@ def render_lines(lines: list[str], font_size: int = 48, size: tuple[int, int] = 
     for i, line in enumerate(lines):
         draw.text((40, 40 + i * int(font_size * 2.2)), line, fill=(0, 0, 0), font=font)
     return np.asarray(img)[:, :, ::-1].copy()
+
+
+def run_module(module: str, *args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``python -m ocrtrain.<module> <args>`` in ``cwd``, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", f"ocrtrain.{module}", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+
+
+def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    """``proc``, after asserting it succeeded (its output tails in the failure message)."""
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return proc
+
+
+def run_ok(module: str, *args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """:func:`run_module`, asserting that it succeeded."""
+    return ok(run_module(module, *args, cwd=cwd, env=env))

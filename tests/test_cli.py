@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import subprocess
-import sys
 
 import pytest
 from conftest import DEMO
-
-
-def run(module: str, *args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", f"ocrtrain.{module}", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=600,
-    )
+from conftest import run_module as run
 
 
 @pytest.mark.parametrize("module", ["train", "eval", "export", "infer", "data"])

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import paddle
 import pytest
-from conftest import REPO
+from conftest import REPO, run_ok
 
 from ocrtrain.config import compose
 from ocrtrain.engine.checkpoint import read_state
@@ -100,22 +100,10 @@ def test_interrupted_run_resumes_at_the_exact_step(in_repo, tmp_path):
     assert (interrupted / "loss_curve.png").is_file()
 
 
-def run(module: str, *args: str, cwd) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, "-m", f"ocrtrain.{module}", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    return proc
-
-
 @pytest.mark.slow
 def test_train_eval_export_and_the_pipeline_agree(tmp_path):
     data = [f"data.root={REPO / 'datasets' / 'icdar2015_demo'}"]
-    run(
+    run_ok(
         "train",
         *SMALL,
         *data,
@@ -128,7 +116,7 @@ def test_train_eval_export_and_the_pipeline_agree(tmp_path):
     best = read_state(run_dir / "checkpoints" / "best")
 
     # eval with no arguments: the most recent run's best checkpoint, on that run's val split
-    run("eval", cwd=tmp_path)
+    run_ok("eval", cwd=tmp_path)
     (eval_dir,) = list((tmp_path / "outputs" / "eval").iterdir())
     report = json.loads((eval_dir / "eval_report.json").read_text())
     assert report["hmean"] == pytest.approx(best["eval"]["hmean"])  # the same number training selected on
@@ -139,7 +127,7 @@ def test_train_eval_export_and_the_pipeline_agree(tmp_path):
     assert combine(report["details"])["hmean"] == pytest.approx(report["hmean"])
 
     export_dir = tmp_path / "exported"
-    out = run("export", f"export_dir={export_dir}", cwd=tmp_path).stdout
+    out = run_ok("export", f"export_dir={export_dir}", cwd=tmp_path).stdout
     assert "parity checkpoint vs exported model" in out and "OK" in out
     meta = json.loads(json.dumps(__import__("yaml").safe_load((export_dir / "inference.yml").read_text())))
     assert meta["ocrtrain"]["task"] == "det" and meta["PostProcess"]["name"] == "DBPostProcess"

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, run_ok
 from mlflow.tracking import MlflowClient
 
 from ocrtrain.mlflow_registry import encode_image
@@ -29,19 +29,6 @@ SMALL = [
     "trainer.progress=false",
 ]
 IMAGE = REPO / "datasets" / "icdar2015_demo" / "images" / "img_11.jpg"
-
-
-def ocrtrain(module: str, *args: str, cwd: Path, env: dict | None = None) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", f"ocrtrain.{module}", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    return proc.stdout
 
 
 def free_port() -> int:
@@ -67,12 +54,12 @@ def wait_for(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
 def workspace(tmp_path_factory) -> dict:
     """A user's working directory after: train 2 steps, resume to 3, eval, export + register as demo-det@champion."""
     cwd = tmp_path_factory.mktemp("workspace")
-    ocrtrain("train", *SMALL, "trainer.max_steps=2", cwd=cwd)
+    run_ok("train", *SMALL, "trainer.max_steps=2", cwd=cwd)
     (run_dir,) = list((cwd / "outputs" / "train").iterdir())
-    ocrtrain("train", *SMALL, "trainer.max_steps=3", f"resume={run_dir}", cwd=cwd)
-    ocrtrain("eval", cwd=cwd)
+    run_ok("train", *SMALL, "trainer.max_steps=3", f"resume={run_dir}", cwd=cwd)
+    run_ok("eval", cwd=cwd)
     export_dir = cwd / "exported"
-    out = ocrtrain("export", f"export_dir={export_dir}", "register=demo-det", "alias=champion", cwd=cwd)
+    out = run_ok("export", f"export_dir={export_dir}", "register=demo-det", "alias=champion", cwd=cwd).stdout
     assert "registered models:/demo-det@champion and models:/demo-det/1" in out
     return {"cwd": cwd, "run_dir": run_dir, "export_dir": export_dir, "uri": f"sqlite:///{cwd / 'mlflow.db'}"}
 
@@ -148,7 +135,9 @@ def test_infer_with_the_registered_model_equals_the_exported_dir(workspace, stor
     (by_version,) = create_pipeline("OCR", det_model="models:/demo-det/1").predict(str(IMAGE))
     assert by_version["rec_text"] == from_dir["rec_text"]
     # the CLI takes the same URI
-    out = ocrtrain("infer", f"input={IMAGE}", "det_model=models:/demo-det@champion", cwd=workspace["cwd"])
+    out = run_ok(
+        "infer", f"input={IMAGE}", "det_model=models:/demo-det@champion", cwd=workspace["cwd"]
+    ).stdout
     assert from_dir["rec_text"][0] in out
 
 
@@ -178,7 +167,7 @@ def test_runs_uri_and_local_cache(workspace, store, tmp_path):
 
 def test_sweep_jobs_are_children_of_one_parent(tmp_path):
     lrs = "choice(1e-4, 2e-4)"
-    ocrtrain(
+    run_ok(
         "train",
         "-m",
         *SMALL,
@@ -213,7 +202,7 @@ def test_training_against_a_real_mlflow_server(tmp_path):
     try:
         wait_for(f"http://127.0.0.1:{port}/health", server)
         uri = f"http://127.0.0.1:{port}"
-        ocrtrain("train", *SMALL, "trainer.max_steps=1", f"tracking.uri={uri}", cwd=tmp_path)
+        run_ok("train", *SMALL, "trainer.max_steps=1", f"tracking.uri={uri}", cwd=tmp_path)
         client = MlflowClient(uri)
         (run,) = _runs(client, "train")
         assert run.info.status == "FINISHED" and "hmean" in run.data.metrics
