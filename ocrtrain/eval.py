@@ -66,7 +66,7 @@ def main(cfg: DictConfig) -> None:
         meta, origin = task.inference_yml(), f"{checkpoint} (model config)"
     else:  # an exported inference dir or a zoo name, run through the pipeline's predictor
         task = build_task(_task_config(cfg, None))
-        source = resolve_model_source(spec, task.kind)
+        source = resolve_model_source(spec, task.kind, cfg.backend)
         predictor, evaluated = load_predictor(source, device, cfg.backend), str(spec)
         meta, origin = source.meta, source.origin
     task.use_inference_settings(meta, origin, cfg.resize)

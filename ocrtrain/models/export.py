@@ -1,4 +1,5 @@
-"""Saving a trained model as a Paddle 3 inference program (``inference.json`` + ``inference.pdiparams``).
+"""Saving a trained model as a Paddle 3 inference program (``inference.json`` + ``inference.pdiparams``), and that
+program as an ONNX graph (``inference.onnx``).
 
 The models train in their re-parameterised form already (see ``backbones/pplcnetv3.py``), so export needs no
 branch fusion: the eval-mode forward (one tensor, see ``ocrtrain.models``) is traced as is; training-only parts
@@ -46,3 +47,25 @@ def save_inference(model: nn.Layer, out_dir: str | Path, input_shape: list[int |
         for name, tensor in tensors.items():
             tensor.name = unique_names[name]
     return out_dir
+
+
+ONNX_OPSET = 14
+
+
+def save_onnx(inference_dir: str | Path) -> Path:
+    """Convert the Paddle program that :func:`save_inference` wrote to ``inference_dir`` into ``inference.onnx``
+    beside it (paddle2onnx; the dynamic input dimensions stay dynamic)."""
+    try:
+        import paddle2onnx
+    except ImportError:
+        raise ImportError("export format=onnx needs paddle2onnx: pip install 'ocrtrain[onnx]'") from None
+    inference_dir = Path(inference_dir)
+    onnx_file = inference_dir / "inference.onnx"
+    paddle2onnx.export(
+        str(inference_dir / "inference.json"),
+        str(inference_dir / "inference.pdiparams"),
+        str(onnx_file),
+        opset_version=ONNX_OPSET,
+        enable_onnx_checker=True,
+    )
+    return onnx_file

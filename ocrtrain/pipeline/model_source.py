@@ -1,8 +1,9 @@
 """Where a ``det_model`` / ``rec_model`` / ``cls_model`` value points: the one place that resolves model specs.
 
 Accepted: a zoo name (``PP-OCRv4_mobile_det``; the ONNX-shipped v5/v6 ones run as a cached Paddle program, see
-:mod:`ocrtrain.pipeline.zoo_programs`), a local exported inference directory (docs/architecture.md:
-``inference.json`` + ``inference.pdiparams`` + ``inference.yml``), a legacy Paddle inference directory
+:mod:`ocrtrain.pipeline.zoo_programs`, or on ONNX Runtime as the shipped graph), a local exported inference directory
+(docs/architecture.md: ``inference.json`` + ``inference.pdiparams`` and/or ``inference.onnx``, + ``inference.yml``),
+a legacy Paddle inference directory
 (``inference.pdmodel`` + ``inference.pdiparams``), or a URI whose scheme a resolver is registered for
 (``models:/`` and ``runs:/`` come from :mod:`ocrtrain.mlflow_registry`). Every file is checked before use, and the
 model's kind (det, rec, cls) is checked against the role it was given.
@@ -23,7 +24,7 @@ import yaml
 from ocrtrain.pipeline.inference_settings import zoo_inference_yml
 from ocrtrain.pipeline.model_files import ModelSourceError, check_params, read_graph, task_of_graph
 from ocrtrain.pipeline.zoo_programs import zoo_program_dir
-from ocrtrain.zoo import ZOO, zoo_model_dir
+from ocrtrain.zoo import ZOO, zoo_model_dir, zoo_onnx_file
 
 __all__ = ["ModelSource", "ModelSourceError", "register_uri_resolver", "resolve_model_source"]
 
@@ -49,12 +50,13 @@ def register_uri_resolver(scheme: str, resolve: Callable[[str], Path]) -> None:
 class ModelSource:
     spec: str  # what the user wrote
     task: str  # "det" | "rec" | "cls"
-    model_file: Path
-    params_file: Path
+    model_file: Path | None  # the Paddle program (None: the model has only an ONNX graph)
+    params_file: Path | None
     meta: dict[str, Any] = field(
         default_factory=dict
     )  # inference.yml content (zoo models: built from config)
     origin: str = ""  # where ``meta`` comes from, for error messages
+    onnx_file: Path | None = None  # the ONNX graph, if the model has one (``export format=onnx`` writes it)
 
 
 def _resolve_uri(scheme: str, text: str) -> Path:
@@ -65,16 +67,12 @@ def _resolve_uri(scheme: str, text: str) -> Path:
     return URI_RESOLVERS[scheme](text)
 
 
-def _model_files(path: Path, spec: str) -> tuple[Path, Path]:
+def _model_files(path: Path) -> tuple[Path, Path] | None:
     params = path / "inference.pdiparams"
     for name in ("inference.json", "inference.pdmodel"):
         if (path / name).is_file() and params.is_file():
             return path / name, params
-    found = sorted(p.name for p in path.iterdir())[:10]
-    raise ModelSourceError(
-        f"{spec}: not an inference model directory: expected inference.json (or inference.pdmodel) and "
-        f"inference.pdiparams, found {found}"
-    )
+    return None
 
 
 def _read_meta(meta_file: Path) -> dict[str, Any]:
@@ -92,8 +90,38 @@ def _task_of_meta(meta: dict[str, Any]) -> str | None:
     return ours or _POSTPROCESS_TASK.get((meta.get("PostProcess") or {}).get("name", ""))
 
 
+def _check_role(found: str, task: str, text: str, shown: str) -> None:
+    if found != task:
+        raise ModelSourceError(f"'{text}' holds a {found} model ({shown}) but was given as the {task} model")
+
+
+def _from_onnx_directory(path: Path, text: str, task: str) -> ModelSource:
+    """An exported directory holding only ``inference.onnx`` (``export format=onnx``) and its ``inference.yml``."""
+    meta_file = path / "inference.yml"
+    if not meta_file.is_file():
+        raise ModelSourceError(
+            f"{meta_file}: missing: an ONNX-only model directory needs it; export writes one"
+        )
+    meta = _read_meta(meta_file)
+    found = _task_of_meta(meta)
+    if found is None:
+        raise ModelSourceError(f"{meta_file}: says neither ocrtrain.task nor a known PostProcess.name")
+    _check_role(found, task, text, f"says {meta_file.name}")
+    return ModelSource(text, task, None, None, meta, str(meta_file), onnx_file=path / "inference.onnx")
+
+
 def _from_directory(path: Path, text: str, task: str) -> ModelSource:
-    model_file, params_file = _model_files(path, text)
+    onnx_file = path / "inference.onnx" if (path / "inference.onnx").is_file() else None
+    files = _model_files(path)
+    if files is None:
+        if onnx_file is not None:
+            return _from_onnx_directory(path, text, task)
+        found = sorted(p.name for p in path.iterdir())[:10]
+        raise ModelSourceError(
+            f"{text}: not an inference model directory: expected inference.json (or inference.pdmodel) and "
+            f"inference.pdiparams, or inference.onnx; found {found}"
+        )
+    model_file, params_file = files
     graph = read_graph(model_file)
     check_params(params_file, graph)
     from_graph = task_of_graph(graph)
@@ -110,10 +138,7 @@ def _from_directory(path: Path, text: str, task: str) -> ModelSource:
         raise ModelSourceError(
             f"{text}: cannot tell what kind of model this is (no inference.yml, output shape {graph.output_shape})"
         )
-    if found != task:
-        raise ModelSourceError(
-            f"'{text}' holds a {found} model (output {graph.output_shape}) but was given as the {task} model"
-        )
+    _check_role(found, task, text, f"output {graph.output_shape}")
     if not meta:
         if task not in LEGACY_DEFAULTS:
             raise ModelSourceError(
@@ -126,7 +151,7 @@ def _from_directory(path: Path, text: str, task: str) -> ModelSource:
             file=sys.stderr,
         )
         meta = zoo_inference_yml(LEGACY_DEFAULTS[task], task)
-    return ModelSource(text, task, model_file, params_file, meta, str(meta_file))
+    return ModelSource(text, task, model_file, params_file, meta, str(meta_file), onnx_file)
 
 
 def _from_zoo_program(name: str, task: str) -> ModelSource:
@@ -139,8 +164,12 @@ def _from_zoo_program(name: str, task: str) -> ModelSource:
     return _from_directory(zoo_program_dir(name, rebuild=True), name, task)
 
 
-def resolve_model_source(spec: str | Path, task: str) -> ModelSource:
-    """Resolve ``spec`` for the ``task`` role ("det", "rec", "cls"), with clear errors for a wrong role."""
+def resolve_model_source(spec: str | Path, task: str, backend: str = "paddle") -> ModelSource:
+    """Resolve ``spec`` for the ``task`` role ("det", "rec", "cls"), with clear errors for a wrong role.
+
+    ``backend`` is the engine it will run on: an ONNX-shipped zoo model on ``onnxruntime`` takes its shipped graph
+    as is, with no Paddle program built for it.
+    """
     text = str(spec).strip()
     if not text:
         raise ModelSourceError(f"empty {task} model spec")
@@ -151,6 +180,10 @@ def resolve_model_source(spec: str | Path, task: str) -> ModelSource:
         entry = ZOO[text]
         if entry.task != task:
             raise ModelSourceError(f"'{text}' is a {entry.task} model but was given as the {task} model")
+        if entry.onnx_file and backend == "onnxruntime":
+            settings = zoo_inference_yml(text, task)
+            origin = f"{text} (model config conf/{task}/{text}.yaml)"
+            return ModelSource(text, task, None, None, settings, origin, onnx_file=zoo_onnx_file(text))
         if entry.onnx_file:
             return _from_zoo_program(text, task)
         directory = zoo_model_dir(text)

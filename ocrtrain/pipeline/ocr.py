@@ -1,4 +1,4 @@
-"""The general OCR pipeline: detect -> crop -> (orient) -> recognise, on any device paddle.inference drives."""
+"""The general OCR pipeline: detect -> crop -> (orient) -> recognise, on paddle.inference or ONNX Runtime."""
 
 from __future__ import annotations
 
@@ -72,19 +72,20 @@ class OCRPipeline:
     def __init__(self, cfg: DictConfig):
         self.cfg = cfg
 
-        def load(spec: str, task: str, device: str | None):
-            source = resolve_model_source(spec, task)
+        def load(spec: str, task: str, device: str | None, backend: str | None):
+            backend = backend or cfg.backend
+            source = resolve_model_source(spec, task, backend)
             predictor = load_predictor(
                 source,
                 device or cfg.device,
-                cfg.backend,
+                backend,
                 cpu_threads=int(cfg.cpu_threads),
                 enable_mkldnn=bool(cfg.enable_mkldnn),
             )
             return source, predictor
 
-        det_source, self.det = load(cfg.det_model, "det", cfg.det_device)
-        rec_source, self.rec = load(cfg.rec_model, "rec", cfg.rec_device)
+        det_source, self.det = load(cfg.det_model, "det", cfg.det_device, cfg.det_backend)
+        rec_source, self.rec = load(cfg.rec_model, "rec", cfg.rec_device, cfg.rec_backend)
         # the models' own settings (inference.yml), with every pipeline value that is set winning
         det = det_settings(det_source.meta, det_source.origin)
         self.det_resize = {
@@ -101,7 +102,9 @@ class OCRPipeline:
         self.decode = build("postprocess", rec.postprocess)
         self.cls = None
         if cfg.use_textline_orientation:
-            cls_source, self.cls = load(cfg.textline_orientation_model, "cls", cfg.rec_device)
+            cls_source, self.cls = load(
+                cfg.textline_orientation_model, "cls", cfg.rec_device, cfg.rec_backend
+            )
             orientation = cls_settings(cls_source.meta, cls_source.origin)
             self.cls_shape = (orientation.image_height, orientation.image_width)
             self.classify = build("postprocess", orientation.postprocess)

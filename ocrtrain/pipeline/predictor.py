@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ocrtrain.devices import Device, configure_inference, parse_device
+from ocrtrain.devices import Device, DeviceUnavailableError, configure_inference, parse_device
 from ocrtrain.pipeline.model_files import ModelSourceError
 from ocrtrain.pipeline.model_source import ModelSource
 
@@ -19,6 +19,11 @@ class InferenceModel:
     def __init__(self, source: ModelSource, device: Device, cpu_threads: int = 2, enable_mkldnn: bool = True):
         from paddle import inference
 
+        if source.model_file is None or source.params_file is None:
+            raise ModelSourceError(
+                f"{source.spec}: has only an ONNX model ({source.onnx_file}): run it with backend=onnxruntime, "
+                "or export it with format=paddle,onnx"
+            )
         self.source = source
         config = inference.Config(str(source.model_file), str(source.params_file))
         configure_inference(config, device, cpu_threads=cpu_threads, enable_mkldnn=enable_mkldnn)
@@ -46,8 +51,57 @@ class InferenceModel:
         return self._predictor.get_output_handle(self._output_name).copy_to_cpu()
 
 
+class OnnxRuntimeModel:
+    """Runs a model's ONNX graph (``inference.onnx``, or the graph a zoo model ships) with ONNX Runtime."""
+
+    def __init__(self, source: ModelSource, device: Device, cpu_threads: int = 2, enable_mkldnn: bool = True):
+        if source.onnx_file is None:
+            raise ModelSourceError(
+                f"{source.spec}: has no ONNX model (inference.onnx) for backend=onnxruntime: export one from its "
+                "checkpoint with `python -m ocrtrain.export format=paddle,onnx`, or use backend=paddle"
+            )
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelSourceError(
+                "backend=onnxruntime needs the onnxruntime package: pip install 'ocrtrain[onnx]'"
+            ) from None
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = cpu_threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # warnings about unused initialisers are not the user's business
+        providers: list[str | tuple[str, dict]] = ["CPUExecutionProvider"]
+        if device.kind == "gpu":
+            available = ort.get_available_providers()
+            if "CUDAExecutionProvider" not in available:
+                raise DeviceUnavailableError(
+                    f"device={device}: this onnxruntime build has no CUDA ({', '.join(available)}); install "
+                    "onnxruntime-gpu, or use device=cpu or backend=paddle"
+                )
+            providers = [("CUDAExecutionProvider", {"device_id": device.index}), "CPUExecutionProvider"]
+        elif device.kind != "cpu":
+            raise DeviceUnavailableError(
+                f"device={device}: backend=onnxruntime runs on cpu and gpu only; use backend=paddle for {device.kind}"
+            )
+        self.source = source
+        try:
+            self._session = ort.InferenceSession(str(source.onnx_file), options, providers=providers)
+        except Exception as e:  # onnxruntime raises its own error types for a graph it cannot load
+            reason = str(e).strip().splitlines()[0]
+            raise ModelSourceError(
+                f"{source.onnx_file}: onnxruntime could not load the model: {reason}"
+            ) from None
+        self._input_name = self._session.get_inputs()[0].name
+        self._output_name = self._session.get_outputs()[0].name
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Run one float32 N x C x H x W batch and return the first output."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        return self._session.run([self._output_name], {self._input_name: batch})[0]
+
+
 # backend name -> predictor class taking (source, device, cpu_threads, enable_mkldnn)
-BACKENDS: dict[str, type] = {"paddle": InferenceModel}
+BACKENDS: dict[str, type] = {"paddle": InferenceModel, "onnxruntime": OnnxRuntimeModel}
 
 
 def load_predictor(
@@ -58,7 +112,8 @@ def load_predictor(
     cpu_threads: int = 2,
     enable_mkldnn: bool = True,
 ) -> Predictor:
-    """The predictor of a resolved model on ``device`` with ``backend`` (``paddle``: paddle.inference)."""
+    """The predictor of a resolved model on ``device`` with ``backend`` (``paddle``: paddle.inference,
+    ``onnxruntime``: ONNX Runtime on the model's ONNX graph)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown inference backend '{backend}'; available: {sorted(BACKENDS)}")
     device = device if isinstance(device, Device) else parse_device(device)
