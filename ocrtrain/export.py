@@ -30,7 +30,7 @@ def export_formats(value: str | list[str]) -> list[str]:
     given = [value] if isinstance(value, str) else list(value)
     chosen = [part.strip() for item in given for part in str(item).split(",") if part.strip()]
     if not chosen or set(chosen) - set(FORMATS):
-        raise ValueError(f"format={value}: expected paddle, onnx or paddle,onnx")
+        raise ValueError(f"format={','.join(chosen)}: expected paddle, onnx or paddle,onnx")
     if "onnx" in chosen and importlib.util.find_spec("paddle2onnx") is None:
         raise ValueError("format=onnx needs paddle2onnx: pip install 'ocrtrain[onnx]'")
     return chosen

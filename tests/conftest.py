@@ -66,3 +66,41 @@ def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 def run_ok(module: str, *args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     """:func:`run_module`, asserting that it succeeded."""
     return ok(run_module(module, *args, cwd=cwd, env=env))
+
+
+@pytest.fixture(scope="session")
+def onnx_exports(tmp_path_factory) -> dict[str, dict]:
+    """A real one-step det and rec fine-tune on the demo data, each exported with ``format=paddle,onnx``:
+    ``{"det"|"rec": {"run": run dir, "export": exported dir, "stdout": export's output}}``."""
+    work = tmp_path_factory.mktemp("onnx_exports")
+    runs = {
+        "det": ["det=PP-OCRv4_mobile_det", "data=icdar2015_demo", "det.train_transform.crop_size=320"],
+        "rec": ["rec=PP-OCRv4_mobile_rec", "data=icdar2015_rec_demo"],
+    }
+    exports = {}
+    for kind, model_and_data in runs.items():
+        data = model_and_data[1].removeprefix("data=")
+        offline = ["tracking.enabled=false"]
+        run_ok(
+            "train",
+            *model_and_data,
+            f"data.root={REPO / 'datasets' / data}",
+            "trainer.max_steps=1",
+            "trainer.batch_size=2",
+            "trainer.num_workers=0",
+            "trainer.progress=false",
+            *offline,
+            f"hydra.run.dir={work}/{kind}_run",
+            cwd=work,
+        )
+        stdout = run_ok(
+            "export",
+            f"checkpoint={work}/{kind}_run",
+            f"export_dir={work}/{kind}_exported",
+            "format=paddle,onnx",
+            *offline,
+            f"hydra.run.dir={work}/{kind}_export_run",
+            cwd=work,
+        ).stdout
+        exports[kind] = {"run": work / f"{kind}_run", "export": work / f"{kind}_exported", "stdout": stdout}
+    return exports

@@ -1,0 +1,75 @@
+"""pipeline.backend=onnxruntime: the same results as paddle.inference for an exported pair and for the graphs
+PP-OCRv6 tiny ships (run as shipped, no Paddle program built), per-model backends, and models with no ONNX graph."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import run_module
+
+from ocrtrain import create_pipeline
+from ocrtrain.imageio import read_image
+from ocrtrain.pipeline.model_source import ModelSourceError
+
+pytest.importorskip("onnxruntime")
+
+
+def _same_results(options: dict, demo_dir) -> None:
+    paddle = create_pipeline("OCR", backend="paddle", **options)
+    onnx = create_pipeline("OCR", backend="onnxruntime", **options)
+    boxes = 0
+    for path in sorted((demo_dir / "images").glob("*.jpg")):
+        img = read_image(path)
+        expected, got = paddle.predict_image(img), onnx.predict_image(img)
+        assert len(got["dt_polys"]) == len(expected["dt_polys"]), path.name
+        if expected["dt_polys"]:
+            assert np.abs(np.array(got["dt_polys"]) - np.array(expected["dt_polys"])).max() <= 1, path.name
+        assert got["rec_text"] == expected["rec_text"], path.name
+        boxes += len(expected["dt_polys"])
+    assert boxes >= 30  # the demo images hold text: the comparison is not of empty results
+
+
+def test_exported_pair_reads_the_same_on_onnxruntime(onnx_exports, demo_dir):
+    _same_results(
+        {"det_model": str(onnx_exports["det"]["export"]), "rec_model": str(onnx_exports["rec"]["export"])},
+        demo_dir,
+    )
+
+
+def test_v6_tiny_runs_its_shipped_graphs_and_reads_the_same(demo_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("OCRTRAIN_CACHE", str(tmp_path / "cache"))
+    create_pipeline("PP-OCRv6_tiny", backend="onnxruntime")
+    assert not (tmp_path / "cache").exists()  # no Paddle program was built for ONNX Runtime
+    _same_results({"det_model": "PP-OCRv6_tiny_det", "rec_model": "PP-OCRv6_tiny_rec"}, demo_dir)
+
+
+def test_each_model_takes_its_own_backend(onnx_exports, tmp_path, demo_dir):
+    """An ONNX-only recogniser on onnxruntime next to the shipped PP-OCRv4 detector on paddle."""
+    onnx_only = tmp_path / "rec_onnx_only"
+    onnx_only.mkdir()
+    for name in ("inference.onnx", "inference.yml"):
+        (onnx_only / name).write_bytes((onnx_exports["rec"]["export"] / name).read_bytes())
+    mixed = create_pipeline("OCR", rec_model=str(onnx_only), rec_backend="onnxruntime")
+    (result,) = mixed.predict(str(demo_dir / "images" / "img_1.jpg"))
+    assert len(result["rec_text"]) >= 3 and any(result["rec_text"])
+    with pytest.raises(ModelSourceError, match="has only an ONNX model"):
+        create_pipeline("OCR", rec_model=str(onnx_only))
+
+
+def test_a_model_without_an_onnx_graph_says_how_to_get_one(demo_dir, tmp_path):
+    with pytest.raises(
+        ModelSourceError, match=r"PP-OCRv4_mobile_det: has no ONNX model .*format=paddle,onnx"
+    ):
+        create_pipeline("OCR", backend="onnxruntime")
+    proc = run_module(
+        "infer",
+        f"input={demo_dir / 'images' / 'img_1.jpg'}",
+        "pipeline.backend=onnxruntime",
+        "save_path=null",
+        cwd=tmp_path,
+    )
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(errors) == 1 and "has no ONNX model" in errors[0] and "export" in errors[0], proc.stderr[
+        -2000:
+    ]

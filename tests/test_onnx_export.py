@@ -1,0 +1,68 @@
+"""`python -m ocrtrain.export format=...`: an ONNX graph beside the Paddle program of a real one-step fine-tune,
+checked in ONNX Runtime against the checkpoint; ONNX-only exports; a format that does not exist."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from conftest import run_module, run_ok
+
+from ocrtrain.pipeline.model_source import ModelSourceError, resolve_model_source
+from ocrtrain.pipeline.predictor import load_predictor
+
+OFFLINE = ["tracking.enabled=false"]
+PARITY = re.compile(r"parity checkpoint vs (?P<what>.+?): max abs diff (?P<diff>\S+) \(tolerance 1e-04\) OK")
+
+
+@pytest.mark.parametrize("kind", ["det", "rec"])
+def test_onnx_beside_the_paddle_files_computes_what_the_checkpoint_computes(onnx_exports, kind):
+    exported = onnx_exports[kind]
+    names = sorted(p.name for p in exported["export"].iterdir())
+    assert names == ["inference.json", "inference.onnx", "inference.pdiparams", "inference.yml"]
+    checks = {m["what"]: float(m["diff"]) for m in PARITY.finditer(exported["stdout"])}
+    assert set(checks) == {"exported model", "ONNX model (onnxruntime)"}, exported["stdout"][-2000:]
+    assert max(checks.values()) <= 1e-4
+
+    session = ort.InferenceSession(
+        str(exported["export"] / "inference.onnx"), providers=["CPUExecutionProvider"]
+    )
+    batch, channels, height, width = session.get_inputs()[0].shape
+    assert channels == 3 and isinstance(width, str)  # dynamic width
+    assert isinstance(height, str) if kind == "det" else height == 48  # det: dynamic height; rec: 48 rows
+    # a shape other than the parity sample's runs and agrees with the Paddle program
+    shape = (1, 3, 256, 416) if kind == "det" else (2, 3, 48, 560)
+    x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    paddle_out = load_predictor(
+        resolve_model_source(str(exported["export"]), kind), "cpu", enable_mkldnn=False
+    )(x)
+    onnx_out = session.run(None, {session.get_inputs()[0].name: x})[0]
+    assert onnx_out.shape == paddle_out.shape and np.abs(onnx_out - paddle_out).max() <= 1e-4
+
+
+def test_format_onnx_alone_leaves_no_paddle_program(onnx_exports, tmp_path):
+    out = run_ok(
+        "export",
+        f"checkpoint={onnx_exports['rec']['run']}",
+        f"export_dir={tmp_path}/onnx_only",
+        "format=onnx",
+        *OFFLINE,
+        f"hydra.run.dir={tmp_path}/run",
+        cwd=tmp_path,
+    ).stdout
+    assert [m["what"] for m in PARITY.finditer(out)] == ["ONNX model (onnxruntime)"]
+    assert sorted(p.name for p in (tmp_path / "onnx_only").iterdir()) == ["inference.onnx", "inference.yml"]
+    with pytest.raises(ModelSourceError, match="has only an ONNX model .*backend=onnxruntime"):
+        load_predictor(resolve_model_source(str(tmp_path / "onnx_only"), "rec"), "cpu")
+    with pytest.raises(ModelSourceError, match="holds a rec model"):
+        resolve_model_source(str(tmp_path / "onnx_only"), "det", "onnxruntime")
+
+
+def test_an_unknown_format_is_one_line(onnx_exports, tmp_path):
+    proc = run_module(
+        "export", f"checkpoint={onnx_exports['rec']['run']}", "format=paddle,tflite", *OFFLINE, cwd=tmp_path
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "error: format=" in proc.stderr and "expected paddle, onnx or paddle,onnx" in proc.stderr
