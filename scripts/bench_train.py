@@ -1,22 +1,32 @@
-"""Training throughput on CPU: samples/s, data loading vs compute, peak memory.
+"""Training throughput on CPU: samples/s, achieved GFLOP/s vs the CPU's peak, data wait, peak memory, and the ratio
+to a baseline git ref measured in the same invocation.
 
-    python scripts/bench_train.py det [--steps 6] [--workers 2]     # batch 8 at 640x640 (DB, PP-OCRv4 mobile)
-    python scripts/bench_train.py rec [--steps 6] [--workers 2]     # batch 64 at 48x320 (SVTR+CTC, PP-OCRv4 mobile)
+    python scripts/bench_train.py det [--steps 3] [--repeat 3] [--workers 2] [--baseline 3d73e92]
+    python scripts/bench_train.py rec [--steps 3] [--repeat 3] [--workers 2] [--baseline 3d73e92]
 
-Three measurements in one run, on the bundled real data:
-  1. the data pipeline alone: the time to build a batch (read, augment, targets) divided by ``--workers``;
-  2. compute alone: forward + backward + optimizer step on one fixed batch, repeated;
-  3. the real loop: both together, as the trainer runs them.
-The peer is compute: "data/compute" is how many times faster data arrives than the model consumes it; above 1.0
-data loading is not the bottleneck.
+det: batch 8 at 640x640 (DB, PP-OCRv4 mobile); rec: batch 64 at 48x320 (SVTR+CTC, PP-OCRv4 mobile), on the bundled
+real data. Every repetition is a fresh process; with ``--baseline`` the ref is checked out in a temporary
+``git worktree`` and its processes alternate with this tree's (the machine may be shared: figures are medians, and
+the ratio compares runs interleaved in time). Each process measures:
+  compute: forward + backward + optimizer step on one fixed batch, ``--steps`` times after a warm-up;
+  loop: the same with batches from the trainer's loader (``--workers`` processes), with the share of time spent
+        waiting for data; samples/s counts the samples actually delivered.
+FLOPs of a step: the multiply-adds of the convolutions and linear layers in the model's inference forward (not
+attention's matmuls nor elementwise ops), counted with forward hooks, x 2 FLOPs each x 3 for forward + backward (the
+backward computes two products per forward product: the input's and the weights' gradients).
 """
 
 from __future__ import annotations
 
 import argparse
-import random
+import contextlib
+import json
+import os
 import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,44 +37,82 @@ SETUPS = {
 }
 
 
-def peak_rss_mb() -> tuple[float, float]:
-    """Peak resident memory of this process and of its largest finished child (data workers), in MB."""
+def cpu_peak_gflops() -> tuple[float, str]:
+    """fp32 peak of the cores this process may use: cores x clock x FLOPs per cycle (one 512-bit or two 256-bit
+    FMA units: 32; otherwise 16)."""
+    cores = len(os.sched_getaffinity(0))
+    mhz, flags = 0.0, set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "cpu MHz":
+                mhz = max(mhz, float(value))
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    per_cycle = 32 if {"avx512f"} & flags or {"avx2", "fma"} <= flags else 16
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE"
     return (
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        cores * mhz / 1000 * per_cycle,
+        f"{cores} cores x {mhz / 1000:.2f} GHz x {per_cycle} FLOP/cycle ({isa})",
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("task", choices=sorted(SETUPS))
-    parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
-
-    import os
-
+def step_gflop(model, input_shape: list[int]) -> float:
+    """GFLOP of one training step: 2 x the multiply-adds of the convolutions and linear layers in a forward of
+    ``input_shape``, x 3 for forward + backward."""
+    import numpy as np
     import paddle
+    from paddle import nn
 
+    macs = []
+
+    def count(layer, inputs, output) -> None:
+        if isinstance(layer, nn.Conv2DTranspose):
+            kernel_macs = int(np.prod(layer.weight.shape[1:]))  # in x (out / groups) x k x k
+            macs.append(int(np.prod(inputs[0].shape)) * kernel_macs)
+        else:
+            fan_in = (
+                int(np.prod(layer.weight.shape[1:]))
+                if isinstance(layer, nn.Conv2D)
+                else layer.weight.shape[0]
+            )
+            macs.append(int(np.prod(output.shape)) * fan_in)
+
+    layers = [m for m in model.sublayers() if isinstance(m, (nn.Conv2D, nn.Conv2DTranspose, nn.Linear))]
+    hooks = [m.register_forward_post_hook(count) for m in layers]
+    with paddle.no_grad():
+        model(paddle.randn(input_shape))
+    for hook in hooks:
+        hook.remove()
+    return sum(macs) * 2 * 3 / 1e9
+
+
+def measure(tree: Path, task_name: str, steps: int, workers: int, count_flops: bool) -> dict[str, float]:
+    """One repetition in this process, with ``ocrtrain`` imported from ``tree``."""
+    sys.path.insert(0, str(tree))
+    os.chdir(tree)  # the demo data configs are relative to the repository
+    import ocrtrain
     from ocrtrain.config import compose
+    from ocrtrain.engine import trainer
     from ocrtrain.engine.loader import BatchLoader
     from ocrtrain.engine.optim import build_optimizer
     from ocrtrain.engine.sampler import ResumableBatchSampler
     from ocrtrain.tasks import build_task
 
-    os.chdir(REPO)  # the demo data configs are relative to the repository
-    overrides, batch_size = SETUPS[args.task]
+    assert Path(ocrtrain.__file__).resolve().is_relative_to(tree.resolve()), ocrtrain.__file__
+    if hasattr(
+        trainer, "keep_freed_memory"
+    ):  # what the trainer sets up before training (absent in older trees)
+        trainer.keep_freed_memory()
+    overrides, batch_size = SETUPS[task_name]
     cfg = compose("train", overrides)
     task = build_task(cfg)
     model = task.build_model()
     task.load_pretrained(model)
-    model.train()
     optimizer, _ = build_optimizer(model, dict(cfg[task.kind].optimizer), batch_size, 1000)
     dataset = task.train_dataset()
     sampler = ResumableBatchSampler(len(dataset), batch_size, seed=0, drop_last=False)
-    loader = BatchLoader(dataset, task.collate, args.workers, seed=0)  # what the trainer uses
+    loader = BatchLoader(dataset, task.collate, workers, seed=0)  # what the trainer uses
 
     def batches():
         epoch = 0
@@ -73,53 +121,118 @@ def main() -> None:
             yield from loader.epoch(sampler, epoch)
             epoch += 1
 
-    # 1. data alone: building batches in this process (read, augment, targets, collate); the loader's
-    # workers share this cost, so one batch costs about this divided by the number of workers
-    stream = batches()
-    first = next(stream)
-    rng = random.Random(0)
-    data_s = []
-    for _ in range(args.steps):
-        start = time.perf_counter()
-        task.collate([dataset[rng.randrange(len(dataset))] for _ in range(batch_size)])
-        data_s.append((time.perf_counter() - start) / max(args.workers, 1))
-
-    # 2. compute alone, one fixed batch
     def step(batch) -> None:
         losses = task.loss(model, batch)
         losses["loss"].backward()
         optimizer.step()
         optimizer.clear_grad()
 
-    step(first)  # warm-up
-    compute_s = []
-    for _ in range(args.steps):
-        start = time.perf_counter()
-        step(first)
-        compute_s.append(time.perf_counter() - start)
-
-    # 3. the real loop
+    stream = batches()
+    fixed = next(stream)
+    result = {"gflop": 0.0}
+    if count_flops:
+        model.eval()
+        result["gflop"] = step_gflop(model, list(fixed["image"].shape))
+    trainer.set_train_mode(model, cfg.trainer.freeze_norm)
+    step(fixed)  # warm-up
     start = time.perf_counter()
-    for _ in range(args.steps):
-        step(next(stream))
-    loop_s = (time.perf_counter() - start) / args.steps
+    for _ in range(steps):
+        step(fixed)
+    result["compute_s"] = (time.perf_counter() - start) / steps
 
-    n = len(first["image"])
-    data_med, compute_med = statistics.median(data_s), statistics.median(compute_s)
-    self_mb, child_mb = peak_rss_mb()
-    shape = "x".join(str(d) for d in first["image"].shape[1:])
-    print(
-        f"{args.task}: batch {n} of {shape}, {args.steps} steps, {args.workers} workers, paddle {paddle.__version__}"
+    samples, waited = 0, 0.0
+    start = time.perf_counter()
+    for _ in range(steps):
+        mark = time.perf_counter()
+        batch = next(stream)
+        waited += time.perf_counter() - mark
+        step(batch)
+        samples += len(batch["image"])
+    loop_s = time.perf_counter() - start
+    stream.close()
+    result.update(
+        batch=batch_size,
+        loop_samples_per_s=samples / loop_s,
+        data_wait_share=waited / loop_s,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        worker_peak_rss_mb=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     )
+    return result
+
+
+def run_once(tree: Path, args: argparse.Namespace, count_flops: bool) -> dict[str, float]:
+    command = [sys.executable, str(Path(__file__).resolve()), args.task, "--steps", str(args.steps)]
+    command += ["--workers", str(args.workers), "--measure", str(tree)] + (["--flops"] * count_flops)
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"error: the benchmark of {tree} failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def summary(name: str, runs: list[dict[str, float]], gflop: float, peak: float) -> dict[str, float]:
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "gflop"}
+    times = ", ".join(f"{r['compute_s']:.2f}" for r in runs)
+    sps = med["batch"] / med["compute_s"]
+    achieved = gflop / med["compute_s"]
     print(
-        f"data pipeline alone : {data_med * 1000:8.1f} ms/batch  ({n / data_med:7.1f} samples/s with {args.workers} workers)"
+        f"{name:>10}: compute {med['compute_s']:6.2f} s/step = {sps:6.2f} samples/s"
+        f" ({achieved:5.1f} GFLOP/s, {achieved / peak:5.1%} of peak); loop {med['loop_samples_per_s']:6.2f} samples/s,"
+        f" data wait {med['data_wait_share']:5.1%}; peak RSS {med['peak_rss_mb'] / 1024:.2f} GB"
+        f" (+ {med['worker_peak_rss_mb'] / 1024:.2f} GB largest worker)"
+        f"  [compute s/step: {times}]"
     )
-    print(f"compute alone       : {compute_med * 1000:8.1f} ms/batch  ({n / compute_med:7.1f} samples/s)")
-    print(f"training loop       : {loop_s * 1000:8.1f} ms/batch  ({n / loop_s:7.1f} samples/s)")
+    return {"samples_per_s": sps, "loop_samples_per_s": med["loop_samples_per_s"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("task", choices=sorted(SETUPS))
+    parser.add_argument(
+        "--steps", type=int, default=3, help="timed steps per repetition (compute and loop each)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="processes per tree")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--baseline", help="git ref to compare with, measured interleaved in a temporary worktree"
+    )
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # one repetition (internal)
+    parser.add_argument("--flops", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.task, args.steps, args.workers, args.flops)))
+        return
+
+    peak, how = cpu_peak_gflops()
+    with contextlib.ExitStack() as stack:
+        trees = {"this tree": REPO}
+        if args.baseline:
+            worktree = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_train_"))) / "tree"
+            git = ["git", "-C", str(REPO)]
+            subprocess.run([*git, "worktree", "add", "--detach", str(worktree), args.baseline], check=True)
+            stack.callback(subprocess.run, [*git, "worktree", "remove", "--force", str(worktree)], check=True)
+            trees[args.baseline] = worktree
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+        for rep in range(args.repeat):
+            for name, tree in trees.items():
+                runs[name].append(run_once(tree, args, count_flops=rep == 0 and name == "this tree"))
+                print(
+                    f"  repetition {rep + 1}/{args.repeat} {name}: {runs[name][-1]['compute_s']:.2f} s/step"
+                )
+    gflop = runs["this tree"][0]["gflop"]
     print(
-        f"data/compute ratio  : {compute_med / data_med:.2f}x (above 1.0: data loading is not the bottleneck)"
+        f"{args.task}: batch {SETUPS[args.task][1]}, {args.steps} steps x {args.repeat} processes per tree,"
     )
-    print(f"peak memory         : {self_mb:.0f} MB main process, {child_mb:.0f} MB largest worker")
+    print(f"  {gflop:.0f} GFLOP per training step; CPU peak {peak:.0f} GFLOP/s fp32 = {how}")
+    figures = {name: summary(name, result, gflop, peak) for name, result in runs.items()}
+    if args.baseline:
+        base = figures[args.baseline]
+        ours = figures["this tree"]
+        print(
+            f"ratio vs {args.baseline}: compute {ours['samples_per_s'] / base['samples_per_s']:.2f}x,"
+            f" loop {ours['loop_samples_per_s'] / base['loop_samples_per_s']:.2f}x samples/s"
+        )
 
 
 if __name__ == "__main__":
