@@ -18,6 +18,12 @@ DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 sys.path.insert(0, str(REPO / "scripts"))  # the benchmark scripts hold the configured peer (RapidOCR)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory) -> None:
+    """Tests never read or fill the user's ~/.cache/ocrtrain (zoo programs, registry downloads); subprocesses too."""
+    os.environ.setdefault("OCRTRAIN_CACHE", str(tmp_path_factory.mktemp("ocrtrain_cache")))
+
+
 @pytest.fixture(scope="session")
 def demo_dir() -> Path:
     return DEMO
