@@ -110,3 +110,19 @@ def onnx_exports(tmp_path_factory) -> dict[str, dict]:
         ).stdout
         exports[kind] = {"run": work / f"{kind}_run", "export": work / f"{kind}_exported", "stdout": stdout}
     return exports
+
+
+def losses_around_one_step(task, model, batch: dict, lr: float) -> tuple[dict[str, float], dict[str, float]]:
+    """The task's losses on ``batch`` before and after one Adam step at ``lr``, with the same dropout masks for both
+    measurements (the caller puts the model in the mode to train in)."""
+    import paddle
+
+    optimizer = paddle.optimizer.Adam(learning_rate=lr, parameters=model.parameters())
+    paddle.seed(1)
+    before = task.loss(model, batch)
+    before["loss"].backward()
+    optimizer.step()
+    optimizer.clear_grad()
+    paddle.seed(1)
+    after = task.loss(model, batch)
+    return {k: float(v) for k, v in before.items()}, {k: float(v) for k, v in after.items()}
