@@ -11,8 +11,8 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from ocrtrain.components import build
+from ocrtrain.config import compose
 from ocrtrain.crop import crop_quad, sort_reading_order
-from ocrtrain.pipeline.configs import compose_packaged
 from ocrtrain.pipeline.inference_settings import cls_settings, det_settings, rec_settings
 from ocrtrain.pipeline.inputs import iter_inputs
 from ocrtrain.pipeline.model_source import resolve_model_source
@@ -36,7 +36,7 @@ def load_pipeline_config(
         if path.is_file():
             loaded = OmegaConf.load(path)
         elif (PIPELINE_CONF_DIR / f"{config}.yaml").is_file():  # packaged: composed, as its defaults may say
-            loaded = compose_packaged(f"pipeline/{config}").pipeline
+            loaded = compose(f"pipeline/{config}").pipeline
         else:
             raise FileNotFoundError(
                 f"pipeline config '{config}': no such file, and not a packaged pipeline name"
