@@ -4,6 +4,7 @@ sample is a DetSample (an image and its boxes) or a RecSample (an image or word 
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,7 @@ Sample = DetSample | RecSample
 OnError = Callable[[LabelError], None]
 
 
-class LabelReader:
+class LabelReader(ABC):
     """One label source (a file or a database). Subclasses register as ``label_reader`` components."""
 
     kind: ClassVar[str]  # "det" or "rec": the sample type it yields
@@ -71,14 +72,14 @@ class LabelReader:
         self.path, self.root = Path(path), Path(root)  # image paths in the labels are relative to root
 
     @classmethod
+    @abstractmethod
     def matches(cls, path: Path) -> bool:
         """Whether ``path`` is in this reader's format."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read(self, on_error: OnError | None = None) -> Iterator[tuple[str, int, Sample]]:
         """``(file, line_no, sample)`` per usable line; a bad line raises LabelError, or is handed to
         ``on_error`` and skipped."""
-        raise NotImplementedError
 
     def __iter__(self) -> Iterator[tuple[str, int, Sample]]:
         return self.read()
@@ -119,8 +120,9 @@ def looks_like_det(payload: str) -> bool:
 class TextLabelReader(LabelReader):
     """A UTF-8 text file with one sample per line; subclasses parse a line."""
 
+    @abstractmethod
     def parse(self, line: str, line_no: int) -> Sample:
-        raise NotImplementedError
+        """The sample of one line (without its line break); raises LabelError for a bad one."""
 
     def read(self, on_error: OnError | None = None) -> Iterator[tuple[str, int, Sample]]:
         if not self.path.is_file():
