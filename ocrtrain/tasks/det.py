@@ -36,6 +36,7 @@ class DetTask:
         self.eval_resize = dict(to_plain(model_cfg.eval_resize))
         self.db_config = build("postprocess", to_plain(model_cfg.postprocess))
         self._loss = None
+        self._eval_dataset = None
 
     # ---- model ---------------------------------------------------------------------------------------------------
     def build_model(self) -> paddle.nn.Layer:
@@ -61,6 +62,7 @@ class DetTask:
         self.db_config = build("postprocess", settings.postprocess)
         if resize == "pipeline":
             self.eval_resize = {"limit_side_len": settings.limit_side_len, "limit_type": settings.limit_type}
+            self._eval_dataset = None  # built at the train resize: build it again at this one
 
     # ---- data ----------------------------------------------------------------------------------------------------
     def _dataset(self, split: str, mode: str):
@@ -84,7 +86,10 @@ class DetTask:
         return self._dataset("train", "train")
 
     def eval_dataset(self):
-        return self._dataset("val", "eval")
+        # built once: every evaluation, the parity batch and the worst-case sheet share it
+        if self._eval_dataset is None:
+            self._eval_dataset = self._dataset("val", "eval")
+        return self._eval_dataset
 
     @staticmethod
     def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
