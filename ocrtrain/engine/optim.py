@@ -77,4 +77,10 @@ def build_optimizer(
         weight_decay=paddle.regularizer.L2Decay(cfg.get("l2_decay", 0.0)),
         grad_clip=clip,
     )
+    # Paddle creates a parameter's moments at its first gradient and, when a checkpoint is loaded, asserts that
+    # every moment it creates later is in that checkpoint. Creating them all now (zeros, as paddle would) keeps a
+    # part frozen at the start (ocrtrain.engine.freeze) in every checkpoint, so unfreezing it after a resume works.
+    optimizer._create_accumulators(
+        paddle.static.default_main_program().global_block(), optimizer._parameter_list
+    )
     return optimizer, scheduler
