@@ -1,7 +1,10 @@
 """python -m ocrtrain.eval [checkpoint=<run | checkpoint dir | exported dir | zoo name>] [det=/rec= data=] [resize=pipeline]
+[tune=true]
 
 With no arguments: the most recent training run's best checkpoint, on that run's validation split. Writes
 ``eval_report.json`` (metrics at the top level, per-image/per-sample details below) and a picture of the worst cases.
+With ``tune=true`` (detectors) it searches the DB post-process values instead (``ocrtrain.tuning``), writes
+``tune_report.json`` and puts the winner where the model's inference settings live.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import sys
 from pathlib import Path
 
 import hydra
+import yaml
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
@@ -35,10 +39,70 @@ def _task_config(cfg: DictConfig, run_cfg: DictConfig | None) -> DictConfig:
     return merged
 
 
+def _tune(
+    cfg: DictConfig, task, predictor, run, out_dir: Path, spec, checkpoint, step: int, meta: dict
+) -> None:
+    """Search the DB values, print default vs tuned, write the winner where the model's settings live."""
+    from ocrtrain import tuning
+    from ocrtrain.pipeline.inference_settings import det_settings
+
+    if task.kind != "det":
+        raise ValueError(
+            "tune=true tunes a detector's DB post-process (det=...); a recogniser has nothing to tune"
+        )
+    grid = tuning.Grid(*(list(cfg.tune_grid[k]) for k in tuning.TUNED_KEYS))
+    resizes = [
+        {"limit_side_len": int(side), "limit_type": str(kind)} for side, kind in cfg.tune_grid.resizes or []
+    ]
+    split = f"{task.data_cfg.root}: {', '.join(task.data_cfg.val.label_files)}"
+    base = task.db_config
+    results = tuning.tune(task, predictor, grid, resizes or None, progress=True)
+    print(tuning.summary(results, base, split))
+    best = tuning.winner(results)
+    tuned = tuning.tuned_section(best, split, step if checkpoint else None)
+    (out_dir / "tune_report.json").write_text(
+        json.dumps({**tuned, "results": [vars(r) for r in results]}, indent=2), encoding="utf-8"
+    )
+    if not cfg.tune_write:
+        written = "nothing written (tune_write=false)"
+    elif checkpoint is not None:
+        path = tuning.write_checkpoint_tuning(checkpoint, tuned)
+        written = f"{path}: eval and export of this checkpoint (step {step}) use it"
+    elif Path(spec).is_dir() and (Path(spec) / "inference.yml").is_file():
+        path = tuning.write_inference_yml(Path(spec), tuned)
+        written = f"{path}: infer, eval and serving of this model use it"
+    else:  # a zoo name or registry URI: its settings are not ours to change
+        path = out_dir / "pipeline.yaml"
+        path.write_text(yaml.safe_dump(tuning.pipeline_overlay(str(spec), tuned), sort_keys=False), "utf-8")
+        written = (
+            f"{path}: {spec} ships its settings, so they are not changed; run it tuned with "
+            f"python -m ocrtrain.infer pipeline={path} input=..."
+        )
+    resize = f"{best.resize['limit_side_len']}/{best.resize['limit_type']}"
+    print(f"tuned thresh, box_thresh, unclip_ratio and the resize they were found at ({resize}): {written}")
+    own = det_settings(meta, str(spec))
+    if cfg.tune_write and (own.limit_side_len, own.limit_type) != tuple(best.resize.values()):
+        print(
+            f"note: the model ran at {own.limit_side_len}/{own.limit_type} before; it now runs at {resize} "
+            "(resize=pipeline tunes at the model's own resize)"
+        )
+    run.log_params({f"tune.{k}": v for k, v in {**best.settings(), **best.resize}.items()})
+    run.log_metrics(
+        {
+            "hmean_default": best.default["hmean"],
+            **{k: best.best[k] for k in ("precision", "recall", "hmean")},
+            "tune_search_s": best.search_s,
+        },
+        step=step,
+    )
+    run.log_artifact(out_dir / "tune_report.json")
+    run.end()
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 @user_errors
 def main(cfg: DictConfig) -> None:
-    from ocrtrain import runs, tracking
+    from ocrtrain import runs, tracking, tuning
     from ocrtrain.devices import parse_device, set_paddle_device
     from ocrtrain.engine.checkpoint import STATE_FILE
     from ocrtrain.pipeline.model_source import resolve_model_source
@@ -52,7 +116,7 @@ def main(cfg: DictConfig) -> None:
     is_checkpoint = (
         spec is None or (Path(spec) / STATE_FILE).is_file() or (Path(spec) / "checkpoints").is_dir()
     )
-    training_run_dir, step = None, 0
+    training_run_dir, step, checkpoint = None, 0, None
     if is_checkpoint:
         checkpoint = runs.best_checkpoint(spec)
         training_run_dir = runs.run_dir_of(checkpoint)
@@ -64,6 +128,12 @@ def main(cfg: DictConfig) -> None:
         step = int(state.get("global_step", 0))
         predictor, evaluated = task.dygraph_predictor(model), str(checkpoint)
         meta, origin = task.inference_yml(), f"{checkpoint} (model config)"
+        tuned = task.kind == "det" and tuning.read_checkpoint_tuning(checkpoint, step)
+        if tuned:
+            meta, origin = (
+                tuning.apply_tuned(meta, tuned),
+                f"{checkpoint} (model config + {tuning.TUNED_FILE})",
+            )
     else:  # an exported inference dir or a zoo name, run through the pipeline's predictor
         task = build_task(_task_config(cfg, None))
         source = resolve_model_source(spec, task.kind, cfg.backend)
@@ -73,6 +143,9 @@ def main(cfg: DictConfig) -> None:
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     run = tracking.open_run(cfg, "eval", task, out_dir, training_run_dir=training_run_dir)
+    if cfg.tune:
+        _tune(cfg, task, predictor, run, out_dir, spec, checkpoint, step, meta)
+        return
     report = task.evaluate(predictor)
     report = {
         **{k: v for k, v in report.items() if k != "details"},

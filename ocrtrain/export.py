@@ -55,6 +55,7 @@ def main(cfg: DictConfig) -> None:
     from ocrtrain.pipeline.model_source import resolve_model_source
     from ocrtrain.pipeline.predictor import load_predictor
     from ocrtrain.tasks import PARITY_TOLERANCE, build_task, load_checkpoint_model
+    from ocrtrain.tuning import TUNED_FILE, apply_tuned, read_checkpoint_tuning
 
     if cfg.register and not cfg.tracking.enabled:
         raise ValueError("register= needs MLflow tracking: drop tracking.enabled=false")
@@ -73,7 +74,12 @@ def main(cfg: DictConfig) -> None:
     save_inference(model, export_dir, task.export_input_shape())
     metrics = {k: v for k, v in (state.get("eval") or {}).items() if isinstance(v, float)}
     meta = task.inference_yml()
+    tuned = task.kind == "det" and read_checkpoint_tuning(checkpoint, int(state.get("global_step") or 0))
+    if tuned:  # what `eval tune=true` found for these weights
+        meta = apply_tuned(meta, tuned)
+        print(f"inference.yml takes the tuned values of {checkpoint / TUNED_FILE}: {tuned['PostProcess']}")
     meta["ocrtrain"] = {
+        **meta.get("ocrtrain", {}),  # the tuning record, if any
         "task": task.kind,
         "checkpoint": str(checkpoint),
         "run_dir": str(run_dir),

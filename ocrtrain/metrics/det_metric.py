@@ -8,6 +8,7 @@ above 0.5. Over a dataset the counts are summed before dividing (micro average).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from shapely.geometry import Polygon
@@ -21,36 +22,77 @@ def _polygon(points: np.ndarray) -> Polygon | None:
     return poly if poly.is_valid and poly.area > 0 else None
 
 
+def _bounds_overlap(a: Polygon, b: Polygon) -> bool:
+    ax0, ay0, ax1, ay1 = a.bounds
+    bx0, by0, bx1, by1 = b.bounds
+    return ax0 < bx1 and bx0 < ax1 and ay0 < by1 and by0 < ay1
+
+
+@dataclass(frozen=True)
+class MatchTable:
+    """What one image's matching needs, computed once for a list of detections so that any subset of them can be
+    scored without touching a polygon again (post-process tuning scores thousands of subsets)."""
+
+    gt_care: int  # ground-truth boxes that count
+    det_care: np.ndarray  # per detection: a valid polygon not lying mostly inside a don't-care box
+    pairs: np.ndarray  # gt_care x detections: IoU above the threshold
+
+    def counts(self, keep: np.ndarray | None = None) -> dict[str, float]:
+        """Counts and per-image precision/recall for the detections in ``keep`` (a boolean mask; None = all)."""
+        care = self.det_care if keep is None else self.det_care & keep
+        det_ids = np.flatnonzero(care)
+        matched = 0
+        det_used = np.zeros(len(care), bool)
+        for row in self.pairs[:, det_ids] if len(det_ids) else ():
+            for di in det_ids[row]:  # greedy, in order: the first free detection above the IoU wins
+                if not det_used[di]:
+                    det_used[di] = True
+                    matched += 1
+                    break
+        n_gt, n_det = self.gt_care, len(det_ids)
+        recall = matched / n_gt if n_gt else 1.0
+        precision = matched / n_det if n_det else (1.0 if n_gt == 0 else 0.0)
+        return {
+            "gt_care": n_gt,
+            "det_care": n_det,
+            "matched": matched,
+            "precision": precision,
+            "recall": recall,
+        }
+
+
+def match_table(
+    gt_polys: Sequence[np.ndarray], gt_ignore: Sequence[bool], det_polys: Sequence[np.ndarray]
+) -> MatchTable:
+    """The matching facts of one image (invalid or zero-area polygons never count)."""
+    gts = [
+        (p, bool(ign)) for p, ign in ((_polygon(g), i) for g, i in zip(gt_polys, gt_ignore, strict=True)) if p
+    ]
+    dont_care_gt = [p for p, ign in gts if ign]
+    care_gt = [p for p, ign in gts if not ign]
+    det_care = np.zeros(len(det_polys), bool)
+    pairs = np.zeros((len(care_gt), len(det_polys)), bool)
+    for di, points in enumerate(det_polys):
+        det = _polygon(points)
+        if det is None:
+            continue
+        inside = max((det.intersection(g).area for g in dont_care_gt if _bounds_overlap(det, g)), default=0.0)
+        if inside / det.area > DONT_CARE_OVERLAP:
+            continue
+        det_care[di] = True
+        for gi, gt in enumerate(care_gt):
+            if _bounds_overlap(gt, det):
+                inter = gt.intersection(det).area
+                union = gt.area + det.area - inter
+                pairs[gi, di] = union > 0 and inter / union > IOU_THRESHOLD
+    return MatchTable(len(care_gt), det_care, pairs)
+
+
 def evaluate_image(
     gt_polys: Sequence[np.ndarray], gt_ignore: Sequence[bool], det_polys: Sequence[np.ndarray]
 ) -> dict[str, float]:
     """Counts and per-image precision/recall for one image (invalid or zero-area polygons are dropped)."""
-    gts = [
-        (p, bool(ign)) for p, ign in ((_polygon(g), i) for g, i in zip(gt_polys, gt_ignore, strict=True)) if p
-    ]
-    dets = [p for p in (_polygon(d) for d in det_polys) if p]
-    dont_care_gt = [p for p, ign in gts if ign]
-    care_gt = [p for p, ign in gts if not ign]
-    care_det = []
-    for det in dets:
-        inside = max((det.intersection(g).area for g in dont_care_gt), default=0.0) / det.area
-        if inside <= DONT_CARE_OVERLAP:
-            care_det.append(det)
-    matched = 0
-    gt_used, det_used = [False] * len(care_gt), [False] * len(care_det)
-    for gi, gt in enumerate(care_gt):
-        for di, det in enumerate(care_det):
-            if gt_used[gi] or det_used[di]:
-                continue
-            inter = gt.intersection(det).area
-            union = gt.area + det.area - inter
-            if union > 0 and inter / union > IOU_THRESHOLD:
-                gt_used[gi] = det_used[di] = True
-                matched += 1
-    n_gt, n_det = len(care_gt), len(care_det)
-    recall = matched / n_gt if n_gt else 1.0
-    precision = matched / n_det if n_det else (1.0 if n_gt == 0 else 0.0)
-    return {"gt_care": n_gt, "det_care": n_det, "matched": matched, "precision": precision, "recall": recall}
+    return match_table(gt_polys, gt_ignore, det_polys).counts()
 
 
 def combine(per_image: Sequence[dict[str, float]]) -> dict[str, float]:

@@ -64,6 +64,48 @@ def _unclip(quad: np.ndarray, ratio: float) -> np.ndarray | None:
     return np.asarray(grown[0], dtype=np.float32)
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A kernel region found at one binarisation threshold, before ``box_thresh`` and the unclip are applied."""
+
+    quad: np.ndarray  # 4 x 2, in probability-map pixels
+    score: float  # mean probability inside (the quad, or the contour with score_mode "slow")
+
+
+def db_candidates(prob: np.ndarray, cfg: DBPostProcess = DBPostProcess()) -> list[Candidate]:
+    """The kernel regions of ``prob`` at ``cfg.thresh`` (``max_candidates``, ``min_size``, ``score_mode`` apply)."""
+    if cfg.score_mode not in ("fast", "slow"):
+        raise ValueError(f"score_mode must be 'fast' or 'slow', got {cfg.score_mode!r}")
+    bitmap = (prob > cfg.thresh).astype(np.uint8)
+    if cfg.use_dilation:
+        bitmap = cv2.dilate(bitmap, np.ones((2, 2), np.uint8))
+    contours, _ = cv2.findContours(bitmap * 255, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    found = []
+    for contour in contours[: cfg.max_candidates]:
+        quad, short_side = _min_area_quad(contour)
+        if short_side < cfg.min_size:
+            continue
+        shape = contour.reshape(-1, 2).astype(np.float32) if cfg.score_mode == "slow" else quad
+        found.append(Candidate(quad, _mean_score(prob, shape)))
+    return found
+
+
+def grow_candidate(
+    candidate: Candidate, map_size: tuple[int, int], dest_size: tuple[int, int], cfg: DBPostProcess
+) -> np.ndarray | None:
+    """The candidate's text box in destination pixels, grown by ``cfg.unclip_ratio``; None if it is dropped."""
+    grown = _unclip(candidate.quad, cfg.unclip_ratio)
+    if grown is None:
+        return None
+    quad, short_side = _min_area_quad(grown)
+    if short_side < cfg.min_size + 2:
+        return None
+    (h, w), (dest_h, dest_w) = map_size, dest_size
+    quad[:, 0] = np.clip(np.round(quad[:, 0] / w * dest_w), 0, dest_w)
+    quad[:, 1] = np.clip(np.round(quad[:, 1] / h * dest_h), 0, dest_h)
+    return quad
+
+
 def db_boxes(
     prob: np.ndarray, dest_size: tuple[int, int], cfg: DBPostProcess = DBPostProcess()
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -71,33 +113,14 @@ def db_boxes(
 
     ``dest_size`` is the (height, width) of the image the boxes are reported in (usually the original image).
     """
-    if cfg.score_mode not in ("fast", "slow"):
-        raise ValueError(f"score_mode must be 'fast' or 'slow', got {cfg.score_mode!r}")
-    h, w = prob.shape
-    dest_h, dest_w = dest_size
-    bitmap = (prob > cfg.thresh).astype(np.uint8)
-    if cfg.use_dilation:
-        bitmap = cv2.dilate(bitmap, np.ones((2, 2), np.uint8))
-    contours, _ = cv2.findContours(bitmap * 255, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     quads, scores = [], []
-    for contour in contours[: cfg.max_candidates]:
-        quad, short_side = _min_area_quad(contour)
-        if short_side < cfg.min_size:
+    for candidate in db_candidates(prob, cfg):
+        if candidate.score < cfg.box_thresh:
             continue
-        shape = contour.reshape(-1, 2).astype(np.float32) if cfg.score_mode == "slow" else quad
-        score = _mean_score(prob, shape)
-        if score < cfg.box_thresh:
-            continue
-        grown = _unclip(quad, cfg.unclip_ratio)
-        if grown is None:
-            continue
-        quad, short_side = _min_area_quad(grown)
-        if short_side < cfg.min_size + 2:
-            continue
-        quad[:, 0] = np.clip(np.round(quad[:, 0] / w * dest_w), 0, dest_w)
-        quad[:, 1] = np.clip(np.round(quad[:, 1] / h * dest_h), 0, dest_h)
-        quads.append(quad)
-        scores.append(score)
+        quad = grow_candidate(candidate, prob.shape, dest_size, cfg)
+        if quad is not None:
+            quads.append(quad)
+            scores.append(candidate.score)
     if not quads:
         return np.zeros((0, 4, 2), np.float32), np.zeros((0,), np.float32)
     return np.stack(quads), np.asarray(scores, dtype=np.float32)

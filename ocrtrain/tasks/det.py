@@ -61,8 +61,15 @@ class DetTask:
         settings = det_settings(meta, origin)
         self.db_config = build("postprocess", settings.postprocess)
         if resize == "pipeline":
-            self.eval_resize = {"limit_side_len": settings.limit_side_len, "limit_type": settings.limit_type}
-            self._eval_dataset = None  # built at the train resize: build it again at this one
+            self.set_eval_resize(
+                {"limit_side_len": settings.limit_side_len, "limit_type": settings.limit_type}
+            )
+
+    def set_eval_resize(self, resize: dict[str, Any]) -> None:
+        resize = {"limit_side_len": int(resize["limit_side_len"]), "limit_type": str(resize["limit_type"])}
+        if resize != self.eval_resize:
+            self.eval_resize = resize
+            self._eval_dataset = None  # built at the previous resize: build it again at this one
 
     # ---- data ----------------------------------------------------------------------------------------------------
     def _dataset(self, split: str, mode: str):
@@ -105,15 +112,19 @@ class DetTask:
         return self._loss(model(tensors["image"]), tensors)
 
     # ---- evaluation ----------------------------------------------------------------------------------------------
+    def probability_maps(self, predict: Predictor, progress: bool = True, desc: str = "eval det"):
+        """Each val image's dataset item (ground truth, original size) and the model's H x W probability map."""
+        dataset = self.eval_dataset()
+        for i in tqdm(range(len(dataset)), desc=desc, disable=not progress, leave=False):
+            item = dataset[i]
+            yield item, predict(item["image"][None])[0, 0]
+
     def evaluate(self, predict: Predictor, progress: bool = True) -> dict[str, Any]:
         """precision/recall/hmean over the val split (ICDAR 2015 protocol), with per-image details."""
         from ocrtrain.metrics.det_metric import combine, evaluate_image
 
-        dataset = self.eval_dataset()
         details = []
-        for i in tqdm(range(len(dataset)), desc="eval det", disable=not progress, leave=False):
-            item = dataset[i]
-            prob = predict(item["image"][None])[0, 0]
+        for item, prob in self.probability_maps(predict, progress):
             quads, scores = self.db_config(prob, (int(item["shape"][0]), int(item["shape"][1])))
             result = evaluate_image(item["polys"], item["ignore"], list(quads))
             details.append(
