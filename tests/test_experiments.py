@@ -1,0 +1,45 @@
+"""Every preset in conf/experiment/ composes with the bundled demo data and trains a step through the real
+entrypoint, with the preset's choices in the run's resolved config."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import yaml
+from conftest import REPO, run_ok
+
+PRESETS = sorted(p.stem for p in (REPO / "ocrtrain" / "conf" / "experiment").glob("*.yaml"))
+DEMO = {"det": "icdar2015_demo", "rec": "icdar2015_rec_demo"}
+
+
+def test_there_is_a_fast_preset_for_each_task():
+    assert {"det_finetune_fast", "rec_finetune_fast"} <= set(PRESETS)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_a_preset_trains_a_step_on_the_demo_data(preset, tmp_path):
+    kind = preset.split("_")[0]  # presets are per task: their settings live under det: or rec:
+    data = DEMO[kind]
+    out = run_ok(
+        "train",
+        f"experiment={preset}",
+        f"data={data}",
+        f"data.root={REPO / 'datasets' / data}",
+        "trainer.max_steps=1",
+        "trainer.batch_size=2",
+        "trainer.num_workers=0",
+        "tracking.enabled=false",
+        cwd=tmp_path,
+    ).stdout
+    assert "done: 1 steps" in out
+    (run_dir,) = list((tmp_path / "outputs" / "train").iterdir())
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["step"] == 1 and math.isfinite(rows[0]["loss"])
+
+    preset_cfg = yaml.safe_load((REPO / "ocrtrain" / "conf" / "experiment" / f"{preset}.yaml").read_text())
+    resolved = yaml.safe_load((run_dir / "config_resolved.yaml").read_text())
+    assert resolved[kind]["optimizer"]["lr"] == preset_cfg[kind]["optimizer"]["lr"]
+    assert resolved["trainer"]["freeze"] == preset_cfg["trainer"]["freeze"]
+    assert resolved["trainer"]["eval_every_steps"] == preset_cfg["trainer"]["eval_every_steps"]
