@@ -233,6 +233,20 @@ def read_run_file(run_dir: Path) -> str | None:
     return json.loads(path.read_text("utf-8"))["run_id"] if path.is_file() else None
 
 
+def end_unfinished(tracking_cfg: DictConfig | dict, run_dir: Path, status: str) -> None:
+    """Mark the training run of ``run_dir`` ``status`` unless it already ended (a data-parallel rank 0 that was
+    killed could not)."""
+    path = Path(run_dir) / RUN_FILE
+    if not tracking_cfg.get("enabled", True) or not path.is_file():
+        return
+    from mlflow.tracking import MlflowClient
+
+    saved = json.loads(path.read_text("utf-8"))
+    client = MlflowClient(tracking_uri=saved["tracking_uri"])
+    if client.get_run(saved["run_id"]).info.status == "RUNNING":
+        client.set_terminated(saved["run_id"], status)
+
+
 def log_run_config(run: MlflowRun | NoRun, cfg: DictConfig, run_dir: Path, overrides: list[str]) -> None:
     """Params from the resolved config, the command-line overrides, and the config files as artifacts."""
     params = flatten({k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "hydra"})

@@ -1,7 +1,11 @@
-"""python -m ocrtrain.train det=PP-OCRv4_mobile_det data=mine  (or rec=PP-OCRv4_mobile_rec data=...)"""
+"""python -m ocrtrain.train det=PP-OCRv4_mobile_det data=mine  (or rec=PP-OCRv4_mobile_rec data=...)
+
+With ``trainer.nproc=N`` (CPU) or ``device=gpu:0,1`` this process launches the data-parallel ranks and waits.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ocrtrain.cli import DATA_ERRORS, check_overrides, exit_on_signals, run_failed, user_errors
 from ocrtrain.config_schema import NON_NEGATIVE_INT, check_rules, check_value, validated
+from ocrtrain.engine import distributed
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -18,7 +23,7 @@ from ocrtrain.config_schema import NON_NEGATIVE_INT, check_rules, check_value, v
 def main(cfg: DictConfig) -> float | None:
     exit_on_signals()
     from ocrtrain import tracking
-    from ocrtrain.devices import parse_device, set_paddle_device
+    from ocrtrain.devices import set_paddle_device
     from ocrtrain.engine.checkpoint import find_checkpoint
     from ocrtrain.engine.optim import OPTIMIZER_RULES
     from ocrtrain.engine.trainer import Trainer, TrainerConfig
@@ -26,11 +31,20 @@ def main(cfg: DictConfig) -> float | None:
 
     check_value("seed", cfg.seed, NON_NEGATIVE_INT)  # every number of the run is checked before any work
     trainer_cfg = validated(TrainerConfig, OmegaConf.to_container(cfg.trainer, resolve=True), "trainer")
-    task = build_task(cfg)
-    set_paddle_device(parse_device(cfg.device))
+    processes = distributed.plan(cfg.device, trainer_cfg.nproc)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if cfg.resume:  # a resumed run keeps writing into its own run directory (and its own MLflow run)
         run_dir = find_checkpoint(Path(cfg.resume)).parent.parent
+    if processes.world_size > 1 and not distributed.launched_rank():
+        return launch_ranks(cfg, processes, run_dir)
+    if not distributed.launched_rank() and int(os.environ.get("PADDLE_TRAINERS_NUM", "1")) > 1:
+        raise ValueError(
+            "start data-parallel training with trainer.nproc=N (cpu) or device=gpu:0,1, not under "
+            "paddle.distributed.launch: the ranks must share one run directory"
+        )
+    distributed.quiet_other_ranks()
+    task = build_task(cfg)
+    set_paddle_device(distributed.rank_device(cfg.device))
     optimizer_cfg = OmegaConf.to_container(cfg[task.kind].optimizer, resolve=True)
     check_rules(optimizer_cfg, OPTIMIZER_RULES, f"{task.kind}.optimizer")
 
@@ -63,6 +77,21 @@ def main(cfg: DictConfig) -> float | None:
     return best  # the objective of hyperparameter sweeps
 
 
+def launch_ranks(cfg: DictConfig, processes: distributed.Plan, run_dir: Path) -> float | None:
+    """The data-parallel ranks, started with this job's overrides into ``run_dir``; ends like one of them."""
+    from ocrtrain import tracking
+    from ocrtrain.engine.checkpoint import find_checkpoint, read_state
+
+    hydra_cfg = HydraConfig.get()
+    status = distributed.launch(processes, run_dir, list(hydra_cfg.overrides.task), hydra_cfg.job.config_name)
+    if status:
+        stopped = status in distributed.SIGNAL_EXITS
+        tracking.end_unfinished(cfg.tracking, run_dir, "KILLED" if stopped else "FAILED")
+        sys.exit(status)
+    return read_state(find_checkpoint(run_dir)).get("best_metric")
+
+
 if __name__ == "__main__":
     check_overrides(sys.argv[1:])
-    main()
+    with distributed.exit_status_recorded():
+        main()

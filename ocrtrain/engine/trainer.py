@@ -3,8 +3,12 @@
 Everything task-specific (model, data, loss, evaluation) comes from a :class:`Task`; the loop owns the schedule,
 checkpoints, resume at the exact global step, evaluation cadence, best-checkpoint selection, early stopping,
 signals, progress and metric logging. A signal (Ctrl-C, SIGTERM) ends the run promptly in every phase: between
-steps, while waiting for data and during evaluation; the state of the last finished step is saved. Multi-device data parallel runs under ``paddle.distributed.launch``:
-every rank trains its shard, rank 0 alone evaluates, logs and writes checkpoints.
+steps, while waiting for data and during evaluation; the state of the last finished step is saved.
+
+Data parallel (``trainer.nproc``, launched by :mod:`ocrtrain.engine.distributed`): every rank trains its shard of
+each batch, rank 0 alone evaluates, logs and writes checkpoints while the others wait for it; the ranks agree on
+stopping at a step boundary, log the mean of their losses and check that they hold identical weights at every
+checkpoint and at the end.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from ocrtrain.config_schema import (
     field,
 )
 from ocrtrain.engine.checkpoint import find_checkpoint, load_checkpoint, read_state, save_checkpoint
+from ocrtrain.engine.distributed import RankSync
+from ocrtrain.engine.freeze import MODULE_PATHS, Freezer
 from ocrtrain.engine.loader import BatchLoader
 from ocrtrain.engine.optim import build_optimizer
 from ocrtrain.engine.sampler import ResumableBatchSampler
@@ -76,6 +82,9 @@ class TrainerConfig:
     seed: int = field(42, NON_NEGATIVE_INT)
     progress: bool = field(True, BOOLEAN)
     freeze_norm: bool = field(False, BOOLEAN)  # BatchNorm keeps (and uses) its pretrained running statistics
+    nproc: int | None = field(None, POSITIVE_INT_OR_NULL)  # data-parallel processes (null: 1, or one per device)
+    freeze: tuple[str, ...] = field((), MODULE_PATHS)  # module paths that do not train (engine.freeze)
+    unfreeze_at_step: int | None = field(None, POSITIVE_INT_OR_NULL)  # they train from this global step on
 
 
 def set_train_mode(model: paddle.nn.Layer, freeze_norm: bool) -> None:
@@ -151,6 +160,7 @@ class Trainer:
         self.rank = paddle.distributed.get_rank()
         self.world_size = paddle.distributed.get_world_size()
         self.is_main = self.rank == 0
+        self.sync: RankSync | None = None  # data parallel: set up once the process group exists
         self._stop_signal: int | None = None
         self._interruptible = False  # while waiting for data or evaluating, a signal stops the run at once
         self.history_file = self.run_dir / "metrics.jsonl"
@@ -179,7 +189,7 @@ class Trainer:
 
     def _state(self, **extra: Any) -> dict[str, Any]:
         meta, _ = self.task.checkpoint_meta()
-        return {**meta, **extra}
+        return {**meta, **extra, "world_size": self.world_size}
 
     def _save(self, name: str, model: paddle.nn.Layer, optimizer: Any, state: dict[str, Any]) -> Path | None:
         if not self.is_main:
@@ -213,6 +223,7 @@ class Trainer:
         seed_everything(cfg.seed + self.rank)
         if self.world_size > 1:
             paddle.distributed.init_parallel_env()
+            self.sync = RankSync()
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
         model = self.task.build_model()
@@ -233,7 +244,13 @@ class Trainer:
         state.update(evals_without_improvement=0, eval_pending=False)
         if self.resume:
             checkpoint = find_checkpoint(Path(self.resume))
-            self.task.check_resume(read_state(checkpoint))
+            saved = read_state(checkpoint)
+            self.task.check_resume(saved)
+            if saved.get("world_size", 1) != self.world_size:  # the shards, schedule and lr depend on it
+                raise ValueError(
+                    f"{checkpoint}: trained by {saved.get('world_size', 1)} process(es), resumed with "
+                    f"{self.world_size}: set trainer.nproc (or the device list) as the run had it"
+                )
             state.update(
                 {k: v for k, v in load_checkpoint(checkpoint, model, optimizer).items() if k in state}
             )
@@ -244,6 +261,8 @@ class Trainer:
                 )
         else:
             self.task.load_pretrained(model)
+        self.freezer = Freezer(model, cfg.freeze, cfg.unfreeze_at_step, self.world_size)
+        self.freezer.apply(state["global_step"])  # before DataParallel sees which parameters train
         if self.world_size > 1:
             model = paddle.DataParallel(model)
         train_model = model
@@ -257,6 +276,7 @@ class Trainer:
             dynamic_ncols=True,
         )
         eval_every = cfg.eval_every_steps or steps_per_epoch
+        self._interruptible = self.sync is None  # data parallel: a signal is agreed on at the next step boundary
         try:
             self._loop(
                 train_model,
@@ -277,6 +297,7 @@ class Trainer:
         finally:
             bar.close()
         # only a loop that ended normally saves here: after a crash, `latest` keeps the last good state
+        self._check_in_sync(bare_model, state)
         self._save("latest", bare_model, optimizer, self._state(**state, total_steps=total_steps))
         if self.is_main:
             self._plot_history()
@@ -297,7 +318,7 @@ class Trainer:
             sampler.set_epoch(state["epoch"], state["step_in_epoch"])
             with closing(loader.epoch(sampler, state["epoch"])) as batches:
                 while True:
-                    self._interruptible = True
+                    self._interruptible = self.sync is None  # data parallel: the ranks stop together
                     batch = next(batches, None)
                     self._interruptible = False
                     if batch is None:
@@ -310,6 +331,8 @@ class Trainer:
         self, model: paddle.nn.Layer, batch: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]
     ) -> tuple[dict[str, paddle.Tensor], float]:
         """One optimizer step; returns the losses and the learning rate it used."""
+        if self.freezer.apply(state["global_step"]):
+            set_train_mode(model, self.cfg.freeze_norm)
         losses = self.task.loss(model, batch)
         losses["loss"].backward()
         optimizer.step()
@@ -354,17 +377,22 @@ class Trainer:
                 bar.update(1)
                 if (cfg.log_every_steps and step % cfg.log_every_steps == 0) or step == total_steps:
                     metrics = {k: float(v) for k, v in losses.items()}
+                    if self.sync is not None:
+                        metrics = self.sync.mean(metrics)
                     metrics.update(lr=lr, **speed.take(), epoch=state["epoch"])
                     self._log(metrics, step)
                     bar.set_postfix(
                         loss=f"{metrics['loss']:.4f}", lr=f"{lr:.2e}", sps=f"{metrics['samples_per_s']:.1f}"
                     )
                 if step % eval_every == 0 or step == total_steps:
+                    self._check_in_sync(bare_model, state)
                     self._evaluate(bare_model, optimizer, state, total_steps)
                     set_train_mode(model, cfg.freeze_norm)
                 elif cfg.save_every_steps and step % cfg.save_every_steps == 0:
+                    self._check_in_sync(bare_model, state)
                     self._save("latest", bare_model, optimizer, self._state(**state, total_steps=total_steps))
-                if self._stop_signal is not None:
+                    self._main_finished()
+                if self._stop_requested():
                     raise StopTraining(
                         f"received signal {self._stop_signal}; checkpoint saved at step {step}"
                     )
@@ -372,11 +400,49 @@ class Trainer:
                     return
                 speed.waiting()
 
+    def _stop_requested(self) -> bool:
+        """A signal reached this process (data parallel: any rank), so every rank stops after this step."""
+        if self.sync is None:
+            return self._stop_signal is not None
+        stop = self.sync.any_rank(self._stop_signal is not None)
+        if stop and self._stop_signal is None:
+            self._stop_signal = signal.SIGTERM
+        return stop
+
+    def _main_finished(self, outcome: str = "") -> None:
+        """Data parallel: after rank 0 worked alone (evaluation, checkpoint), the others wait for it here; an
+        ``outcome`` from rank 0 (it stopped) stops them too."""
+        if self.sync is None:
+            return
+        if self.is_main:
+            self.sync.main_finished(outcome)
+        elif outcome := self.sync.wait_for_main():
+            raise StopTraining(outcome)
+
+    def _check_in_sync(self, model: paddle.nn.Layer, state: dict[str, Any]) -> None:
+        """Data parallel, before a checkpoint and at the end: the ranks' weights must be identical."""
+        if self.sync is None:
+            return
+        if not self.cfg.freeze_norm:
+            self.sync.average_norm_statistics(model)
+        self.sync.check_in_sync(model, state["global_step"])
+
     def _evaluate(
         self, model: paddle.nn.Layer, optimizer: Any, state: dict[str, Any], total_steps: int
     ) -> None:
         if not self.is_main:
+            self._main_finished()
             return
+        try:
+            self._evaluate_on_main(model, optimizer, state, total_steps)
+        except StopTraining as stop:
+            self._main_finished(str(stop) or "stopped")
+            raise
+        self._main_finished()
+
+    def _evaluate_on_main(
+        self, model: paddle.nn.Layer, optimizer: Any, state: dict[str, Any], total_steps: int
+    ) -> None:
         model.eval()
         state["eval_pending"] = True  # a signal during evaluation saves this; the resumed run evaluates first
         self._interruptible = True
