@@ -22,7 +22,7 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from ocrtrain.metrics.det_metric import combine, evaluate_image, match_table
+from ocrtrain.metrics.det_metric import GroundTruth, combine, evaluate_image, match_table
 from ocrtrain.postprocess.db import DBPostProcess, db_boxes, db_candidates, grow_candidate
 
 TUNED_FILE = "tuned.yml"  # in a checkpoint directory
@@ -37,6 +37,7 @@ class ValMap:
     dest_size: tuple[int, int]  # the original image's (h, w): boxes are scored there
     polys: list[np.ndarray]
     ignore: list[bool]
+    ground_truth: GroundTruth  # the same, as polygons: built once for the whole search
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ def collect_maps(probability_maps: Iterable[tuple[dict[str, Any], np.ndarray]]) 
             (int(item["shape"][0]), int(item["shape"][1])),
             list(item["polys"]),
             list(item["ignore"]),
+            GroundTruth.of(item["polys"], item["ignore"]),
         )
         for item, prob in probability_maps
     ]
@@ -86,24 +88,25 @@ def search(
 ) -> list[dict[str, float]]:
     """Every grid point's thresh / box_thresh / unclip_ratio with its precision / recall / hmean."""
     rows = []
+    lowest_box_thresh = min(grid.box_thresh)
+    candidates = {thresh: [] for thresh in grid.thresh}  # per thresh, per image
+    for m in tqdm(maps, desc="tune: kernel regions", disable=not progress, leave=False):
+        prob = m.prob.astype(np.float32)
+        for thresh in grid.thresh:
+            found = db_candidates(prob, replace(base, thresh=thresh))
+            candidates[thresh].append([c for c in found if c.score >= lowest_box_thresh])
     bar = tqdm(
         total=len(grid.thresh) * len(grid.unclip_ratio), desc="tune", disable=not progress, leave=False
     )
-    lowest_box_thresh = min(grid.box_thresh)
     for thresh in grid.thresh:
-        at_thresh = replace(base, thresh=thresh)
-        candidates = [
-            [c for c in db_candidates(m.prob.astype(np.float32), at_thresh) if c.score >= lowest_box_thresh]
-            for m in maps
-        ]
         for unclip_ratio in grid.unclip_ratio:
-            grown_cfg = replace(at_thresh, unclip_ratio=unclip_ratio)
+            grown_cfg = replace(base, thresh=thresh, unclip_ratio=unclip_ratio)
             tables = []
-            for m, found in zip(maps, candidates, strict=True):
+            for m, found in zip(maps, candidates[thresh], strict=True):
                 boxes = [(grow_candidate(c, m.prob.shape, m.dest_size, grown_cfg), c.score) for c in found]
                 boxes = [(quad, s) for quad, s in boxes if quad is not None]
                 scores = np.array([s for _, s in boxes], np.float32)
-                tables.append((match_table(m.polys, m.ignore, [quad for quad, _ in boxes]), scores))
+                tables.append((match_table(m.ground_truth, [quad for quad, _ in boxes]), scores))
             for box_thresh in grid.box_thresh:
                 metrics = combine([table.counts(scores >= box_thresh) for table, scores in tables])
                 rows.append(

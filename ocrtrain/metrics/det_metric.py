@@ -22,10 +22,35 @@ def _polygon(points: np.ndarray) -> Polygon | None:
     return poly if poly.is_valid and poly.area > 0 else None
 
 
-def _bounds_overlap(a: Polygon, b: Polygon) -> bool:
-    ax0, ay0, ax1, ay1 = a.bounds
-    bx0, by0, bx1, by1 = b.bounds
-    return ax0 < bx1 and bx0 < ax1 and ay0 < by1 and by0 < ay1
+@dataclass(frozen=True)
+class _Boxes:
+    polys: list[Polygon]
+    bounds: np.ndarray  # N x 4: xmin, ymin, xmax, ymax
+
+    @classmethod
+    def of(cls, polys: list[Polygon]) -> _Boxes:
+        return cls(polys, np.array([p.bounds for p in polys], np.float64).reshape(-1, 4))
+
+    def near(self, xmin: float, ymin: float, xmax: float, ymax: float) -> np.ndarray:
+        """Indices of the boxes whose bounding box overlaps the given one (the others intersect in area 0)."""
+        b = self.bounds
+        return np.flatnonzero((b[:, 0] < xmax) & (xmin < b[:, 2]) & (b[:, 1] < ymax) & (ymin < b[:, 3]))
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """One image's ground truth as polygons, built once however many detection sets are scored against it."""
+
+    care: _Boxes
+    dont_care: _Boxes
+
+    @classmethod
+    def of(cls, gt_polys: Sequence[np.ndarray], gt_ignore: Sequence[bool]) -> GroundTruth:
+        polys = [(_polygon(g), bool(i)) for g, i in zip(gt_polys, gt_ignore, strict=True)]
+        return cls(
+            _Boxes.of([p for p, ign in polys if p and not ign]),
+            _Boxes.of([p for p, ign in polys if p and ign]),
+        )
 
 
 @dataclass(frozen=True)
@@ -61,38 +86,34 @@ class MatchTable:
         }
 
 
-def match_table(
-    gt_polys: Sequence[np.ndarray], gt_ignore: Sequence[bool], det_polys: Sequence[np.ndarray]
-) -> MatchTable:
+def match_table(gt: GroundTruth, det_polys: Sequence[np.ndarray]) -> MatchTable:
     """The matching facts of one image (invalid or zero-area polygons never count)."""
-    gts = [
-        (p, bool(ign)) for p, ign in ((_polygon(g), i) for g, i in zip(gt_polys, gt_ignore, strict=True)) if p
-    ]
-    dont_care_gt = [p for p, ign in gts if ign]
-    care_gt = [p for p, ign in gts if not ign]
     det_care = np.zeros(len(det_polys), bool)
-    pairs = np.zeros((len(care_gt), len(det_polys)), bool)
+    pairs = np.zeros((len(gt.care.polys), len(det_polys)), bool)
     for di, points in enumerate(det_polys):
         det = _polygon(points)
         if det is None:
             continue
-        inside = max((det.intersection(g).area for g in dont_care_gt if _bounds_overlap(det, g)), default=0.0)
+        box = det.bounds
+        inside = max(
+            (det.intersection(gt.dont_care.polys[g]).area for g in gt.dont_care.near(*box)), default=0.0
+        )
         if inside / det.area > DONT_CARE_OVERLAP:
             continue
         det_care[di] = True
-        for gi, gt in enumerate(care_gt):
-            if _bounds_overlap(gt, det):
-                inter = gt.intersection(det).area
-                union = gt.area + det.area - inter
-                pairs[gi, di] = union > 0 and inter / union > IOU_THRESHOLD
-    return MatchTable(len(care_gt), det_care, pairs)
+        for gi in gt.care.near(*box):
+            care = gt.care.polys[gi]
+            inter = care.intersection(det).area
+            union = care.area + det.area - inter
+            pairs[gi, di] = union > 0 and inter / union > IOU_THRESHOLD
+    return MatchTable(len(gt.care.polys), det_care, pairs)
 
 
 def evaluate_image(
     gt_polys: Sequence[np.ndarray], gt_ignore: Sequence[bool], det_polys: Sequence[np.ndarray]
 ) -> dict[str, float]:
     """Counts and per-image precision/recall for one image (invalid or zero-area polygons are dropped)."""
-    return match_table(gt_polys, gt_ignore, det_polys).counts()
+    return match_table(GroundTruth.of(gt_polys, gt_ignore), det_polys).counts()
 
 
 def combine(per_image: Sequence[dict[str, float]]) -> dict[str, float]:

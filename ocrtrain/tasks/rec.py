@@ -27,6 +27,7 @@ Predictor = Callable[[np.ndarray], np.ndarray]  # N x 3 x 48 x W float32 -> N x 
 class RecTask:
     kind = "rec"
     metric_name = "acc"
+    traced_eval_min_samples = 64  # tracing costs ~6 s; see tasks.eval_predictor
 
     def __init__(
         self, model_cfg: DictConfig, data_cfg: DictConfig, pretrained: str | None = None, seed: int = 42
@@ -63,6 +64,12 @@ class RecTask:
     @staticmethod
     def dygraph_predictor(model: paddle.nn.Layer) -> Predictor:
         return lambda batch: model(paddle.to_tensor(batch)).numpy()
+
+    def eval_predictor(self, model: paddle.nn.Layer) -> Predictor:
+        """What evaluations run: the traced program on CPU for a large enough split (``tasks.eval_predictor``)."""
+        from ocrtrain.tasks import eval_predictor
+
+        return eval_predictor(self, model)
 
     def use_inference_settings(self, meta: dict[str, Any], origin: str, resize: str) -> None:
         """Evaluate a loaded model only with its own dictionary (``resize`` applies to detectors only)."""
