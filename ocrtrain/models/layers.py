@@ -13,6 +13,45 @@ def make_divisible(value: float, divisor: int = 16) -> int:
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
+def conv_affine(
+    conv: nn.Conv2D | nn.Conv2DTranspose, x: paddle.Tensor, scale: paddle.Tensor, shift: paddle.Tensor
+) -> paddle.Tensor:
+    """``scale * conv(x) + shift`` (per output channel or scalar) in training as one convolution with weight
+    ``scale * W`` and bias ``scale * b + shift``: weight-sized work per step instead of two passes over the
+    activation forward and more backward, the same function and gradients (checked in float64). Eval mode, and so
+    export, keeps the two-step form the shipped programs have; in float32 the folded form rounds in another order
+    (relative 1e-7 per layer)."""
+    if not conv.training:
+        return scale * conv(x) + shift
+    transposed = isinstance(conv, nn.Conv2DTranspose)  # weight: in x out/groups x kh x kw
+    weight = conv.weight * scale.reshape([1, -1, 1, 1] if transposed else [-1, 1, 1, 1])
+    bias = shift if conv.bias is None else conv.bias * scale + shift
+    channels = weight.shape[1] * conv._groups if transposed else weight.shape[0]
+    if bias.shape[0] != channels:  # scalar affine
+        bias = bias.expand([channels])
+    common = {"stride": conv._stride, "dilation": conv._dilation, "groups": conv._groups}
+    if transposed:
+        return F.conv2d_transpose(
+            x,
+            weight,
+            bias,
+            padding=conv._padding,
+            output_padding=conv.output_padding,
+            data_format=conv._data_format,
+            **common,
+        )
+    return F.conv2d(x, weight, bias, padding=conv._padding, data_format=conv._data_format, **common)
+
+
+def conv_norm(conv: nn.Conv2D | nn.Conv2DTranspose, norm: nn.Layer, x: paddle.Tensor) -> paddle.Tensor:
+    """``norm(conv(x))``; a BatchNorm in eval mode (frozen, ``trainer.freeze_norm``) is the per-channel affine of its
+    running statistics, folded into the convolution in training (``conv_affine``). Its statistics get no gradient."""
+    if not (conv.training and isinstance(norm, nn.BatchNorm2D) and not norm.training):
+        return norm(conv(x))
+    scale = norm.weight * paddle.rsqrt(norm._variance + norm._epsilon)
+    return conv_affine(conv, x, scale, norm.bias - norm._mean * scale)
+
+
 class ScaleBias(nn.Layer):
     """A learnable scalar affine ``scale * x + bias`` (PaddleOCR's LearnableAffineBlock)."""
 
@@ -46,7 +85,7 @@ class FusedRepLayer(nn.Layer):
             self.activation = HardSwishAffine()
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        out = self.w * self.reparam_conv(x) + self.b
+        out = conv_affine(self.reparam_conv, x, self.w, self.b)
         return self.activation(out) if self.has_activation else out
 
 
@@ -84,7 +123,7 @@ class ConvBN(nn.Layer):
         self.bn = nn.BatchNorm2D(out_ch)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return self.bn(self.conv(x))
+        return conv_norm(self.conv, self.bn, x)
 
 
 def upsample_nearest(x: paddle.Tensor, factor: int) -> paddle.Tensor:
@@ -109,4 +148,4 @@ class ConvBNSwish(nn.Layer):
         self.norm = nn.BatchNorm2D(out_ch)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return F.swish(self.norm(self.conv(x)))
+        return F.swish(conv_norm(self.conv, self.norm, x))

@@ -31,7 +31,10 @@ REC_MODELS = {
     "PP-OCRv6_small_rec": (151, 18_710),
     "PP-OCRv6_tiny_rec": (90, 6_906),
 }
-TOLERANCE = 1e-4
+# max abs difference to ONNX Runtime. Train mode computes each conv + affine as one conv with folded weights
+# (models.layers.conv_affine), which rounds in another order than the graph's conv-then-affine: measured worst
+# 1.55e-4 (PP-OCRv5 mobile rec softmax; 5.0e-5 in eval mode), every other model <= 3.1e-5 in both modes
+TOLERANCE = {"eval": 1e-4, "train": 3e-4}
 
 
 def _config(kind: str, name: str):
@@ -98,7 +101,7 @@ def test_detector_equals_onnx_runtime_on_real_images(det, det_images, mode):
             ours = (out["maps"][:, :1] if mode == "train" else out).numpy()
             reference = onnx_run(x)
             assert ours.shape == reference.shape
-            assert np.abs(ours - reference).max() <= TOLERANCE
+            assert np.abs(ours - reference).max() <= TOLERANCE[mode]
             our_boxes, reference_boxes = (
                 db_boxes(ours[0, 0], size, post),
                 db_boxes(reference[0, 0], size, post),
@@ -124,7 +127,7 @@ def test_recogniser_equals_onnx_runtime_on_real_word_crops(rec, word_crops, mode
             )
             reference = onnx_run(x)
             assert ours.shape == reference.shape
-            assert np.abs(ours - reference).max() <= TOLERANCE
+            assert np.abs(ours - reference).max() <= TOLERANCE[mode]
             texts = [t for t, _ in ctc_greedy_decode(ours, characters)]
             assert texts == [t for t, _ in ctc_greedy_decode(reference, characters)]
     finally:

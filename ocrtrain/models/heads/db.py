@@ -8,6 +8,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from ocrtrain.components import register
+from ocrtrain.models.layers import conv_norm
 from ocrtrain.models.loading import LoadContext, LoadReport
 
 
@@ -26,8 +27,8 @@ class DBBranch(nn.Layer):
         self.conv3 = nn.Conv2DTranspose(mid, 1, 2, stride=2)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = F.relu(self.conv_bn1(self.conv1(x)))
-        x = F.relu(self.conv_bn2(self.conv2(x)))
+        x = F.relu(conv_norm(self.conv1, self.conv_bn1, x))
+        x = F.relu(conv_norm(self.conv2, self.conv_bn2, x))
         return F.sigmoid(self.conv3(x))
 
 
