@@ -69,6 +69,8 @@ def main(cfg: DictConfig) -> float | None:
     run.end()
 
     best = result["best_metric"]
+    if os.environ.get("PADDLE_TRAINER_ID", "0") != "0":  # data parallel: rank 0 reports the run
+        return best
     print(
         f"done: {result['global_step']} steps; best {task.metric_name} "
         f"{'n/a' if best is None else f'{best:.4f}'} at step {result['best_step']}; run dir {run_dir}"

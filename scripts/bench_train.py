@@ -3,6 +3,7 @@ to a baseline git ref measured in the same invocation.
 
     python scripts/bench_train.py det [--steps 3] [--repeat 3] [--workers 2] [--baseline 3d73e92]
     python scripts/bench_train.py rec [--steps 3] [--repeat 3] [--workers 2] [--baseline 3d73e92]
+    python scripts/bench_train.py det|rec --parallel     # 1 process x 1 thread, 1 x 2 threads, 2 processes x 1
 
 det: batch 8 at 640x640 (DB, PP-OCRv4 mobile); rec: batch 64 at 48x320 (SVTR+CTC, PP-OCRv4 mobile), on the bundled
 real data. Every repetition is a fresh process; with ``--baseline`` the ref is checked out in a temporary
@@ -11,6 +12,9 @@ the ratio compares runs interleaved in time). Each process measures:
   compute: forward + backward + optimizer step on one fixed batch, ``--steps`` times after a warm-up;
   loop: the same with batches from the trainer's loader (``--workers`` processes), with the share of time spent
         waiting for data; samples/s counts the samples actually delivered.
+With ``--parallel`` each tree is measured in three set-ups of the same global batch: one process with one intra-op
+thread (``OMP_NUM_THREADS``), one process with two, and two data-parallel processes of half the batch with one thread
+each under ``paddle.distributed.launch`` (gloo, as ``trainer.nproc=2`` trains); peak RSS is summed over the ranks.
 FLOPs of a step: the multiply-adds of the convolutions and linear layers in the model's inference forward (not
 attention's matmuls nor elementwise ops), counted with forward hooks, x 2 FLOPs each x 3 for forward + backward (the
 backward computes two products per forward product: the input's and the weights' gradients).
@@ -88,7 +92,7 @@ def step_gflop(model, input_shape: list[int]) -> float:
 
 
 def measure(tree: Path, task_name: str, steps: int, workers: int, count_flops: bool) -> dict[str, float]:
-    """One repetition in this process, with ``ocrtrain`` imported from ``tree``."""
+    """One repetition in this process (or this rank of a data-parallel launch), with ``ocrtrain`` from ``tree``."""
     sys.path.insert(0, str(tree))
     os.chdir(tree)  # the demo data configs are relative to the repository
     import ocrtrain
@@ -104,6 +108,11 @@ def measure(tree: Path, task_name: str, steps: int, workers: int, count_flops: b
         trainer, "keep_freed_memory"
     ):  # what the trainer sets up before training (absent in older trees)
         trainer.keep_freed_memory()
+    import paddle
+
+    rank, world = paddle.distributed.get_rank(), paddle.distributed.get_world_size()
+    if world > 1:
+        paddle.distributed.init_parallel_env()
     overrides, batch_size = SETUPS[task_name]
     cfg = compose("train", overrides)
     task = build_task(cfg)
@@ -111,8 +120,11 @@ def measure(tree: Path, task_name: str, steps: int, workers: int, count_flops: b
     task.load_pretrained(model)
     optimizer, _ = build_optimizer(model, dict(cfg[task.kind].optimizer), batch_size, 1000)
     dataset = task.train_dataset()
-    sampler = ResumableBatchSampler(len(dataset), batch_size, seed=0, drop_last=False)
+    sampler = ResumableBatchSampler(
+        len(dataset), batch_size // world, seed=0, drop_last=False, rank=rank, world_size=world
+    )
     loader = BatchLoader(dataset, task.collate, workers, seed=0)  # what the trainer uses
+    train_model = paddle.DataParallel(model) if world > 1 else model
 
     def batches():
         epoch = 0
@@ -122,7 +134,7 @@ def measure(tree: Path, task_name: str, steps: int, workers: int, count_flops: b
             epoch += 1
 
     def step(batch) -> None:
-        losses = task.loss(model, batch)
+        losses = task.loss(train_model, batch)
         losses["loss"].backward()
         optimizer.step()
         optimizer.clear_grad()
@@ -132,7 +144,7 @@ def measure(tree: Path, task_name: str, steps: int, workers: int, count_flops: b
     result = {"gflop": 0.0}
     if count_flops:
         model.eval()
-        result["gflop"] = step_gflop(model, list(fixed["image"].shape))
+        result["gflop"] = step_gflop(model, list(fixed["image"].shape)) * world
     trainer.set_train_mode(model, cfg.trainer.freeze_norm)
     step(fixed)  # warm-up
     start = time.perf_counter()
@@ -147,7 +159,7 @@ def measure(tree: Path, task_name: str, steps: int, workers: int, count_flops: b
         batch = next(stream)
         waited += time.perf_counter() - mark
         step(batch)
-        samples += len(batch["image"])
+        samples += len(batch["image"]) * world
     loop_s = time.perf_counter() - start
     stream.close()
     result.update(
@@ -160,13 +172,43 @@ def measure(tree: Path, task_name: str, steps: int, workers: int, count_flops: b
     return result
 
 
-def run_once(tree: Path, args: argparse.Namespace, count_flops: bool) -> dict[str, float]:
-    command = [sys.executable, str(Path(__file__).resolve()), args.task, "--steps", str(args.steps)]
-    command += ["--workers", str(args.workers), "--measure", str(tree)] + (["--flops"] * count_flops)
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"error: the benchmark of {tree} failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+# name: (processes, intra-op threads per process); None = paddle's default
+SETS = {"1 process": (1, None)}
+PARALLEL_SETS = {"1 proc x 1 thr": (1, 1), "1 proc x 2 thr": (1, 2), "2 proc x 1 thr": (2, 1)}
+
+
+def run_once(
+    tree: Path, args: argparse.Namespace, count_flops: bool, processes: int, threads: int | None
+) -> dict:
+    """One repetition in fresh processes; data parallel: the ranks' figures combined (slowest step, summed RSS)."""
+    script = [
+        str(Path(__file__).resolve()),
+        args.task,
+        "--steps",
+        str(args.steps),
+        "--workers",
+        str(args.workers),
+    ]
+    script += ["--measure", str(tree)] + (["--flops"] * count_flops)
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    with tempfile.TemporaryDirectory(prefix="bench_train_out_") as out:
+        script += ["--out", out]
+        if processes == 1:
+            command = [sys.executable, *script]
+        else:
+            command = [sys.executable, "-m", "paddle.distributed.launch", "--log_dir", f"{out}/log"]
+            command += ["--nproc_per_node", str(processes), *script]
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
+        ranks = [json.loads(p.read_text()) for p in sorted(Path(out).glob("rank*.json"))]
+        logs = "".join(p.read_text()[-2000:] for p in Path(out).glob("log/workerlog.*"))
+    if done.returncode != 0 or len(ranks) != processes:
+        sys.exit(f"error: the benchmark of {tree} failed:\n{done.stderr[-4000:]}{logs}")
+    combined = dict(ranks[0])
+    combined["compute_s"] = max(r["compute_s"] for r in ranks)
+    combined["loop_samples_per_s"] = min(r["loop_samples_per_s"] for r in ranks)
+    for key in ("peak_rss_mb", "worker_peak_rss_mb"):
+        combined[key] = sum(r[key] for r in ranks)
+    return combined
 
 
 def summary(name: str, runs: list[dict[str, float]], gflop: float, peak: float) -> dict[str, float]:
@@ -178,7 +220,7 @@ def summary(name: str, runs: list[dict[str, float]], gflop: float, peak: float) 
         f"{name:>10}: compute {med['compute_s']:6.2f} s/step = {sps:6.2f} samples/s"
         f" ({achieved:5.1f} GFLOP/s, {achieved / peak:5.1%} of peak); loop {med['loop_samples_per_s']:6.2f} samples/s,"
         f" data wait {med['data_wait_share']:5.1%}; peak RSS {med['peak_rss_mb'] / 1024:.2f} GB"
-        f" (+ {med['worker_peak_rss_mb'] / 1024:.2f} GB largest worker)"
+        f" (+ {med['worker_peak_rss_mb'] / 1024:.2f} GB largest worker per process)"
         f"  [compute s/step: {times}]"
     )
     return {"samples_per_s": sps, "loop_samples_per_s": med["loop_samples_per_s"]}
@@ -197,11 +239,21 @@ def main() -> None:
     parser.add_argument(
         "--baseline", help="git ref to compare with, measured interleaved in a temporary worktree"
     )
+    parser.add_argument(
+        "--parallel",
+        action="store_true",
+        help="1 process x 1 thread, 1 x 2 threads and 2 data-parallel processes x 1 thread, interleaved",
+    )
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # one repetition (internal)
     parser.add_argument("--flops", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)  # where each rank writes its figures
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure, args.task, args.steps, args.workers, args.flops)))
+        result = measure(args.measure, args.task, args.steps, args.workers, args.flops)
+        if args.out is None:  # a driver that reads the figures from stdout
+            print(json.dumps(result))
+        else:
+            (args.out / f"rank{os.environ.get('PADDLE_TRAINER_ID', '0')}.json").write_text(json.dumps(result))
         return
 
     peak, how = cpu_peak_gflops()
@@ -213,20 +265,39 @@ def main() -> None:
             subprocess.run([*git, "worktree", "add", "--detach", str(worktree), args.baseline], check=True)
             stack.callback(subprocess.run, [*git, "worktree", "remove", "--force", str(worktree)], check=True)
             trees[args.baseline] = worktree
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+        sets = PARALLEL_SETS if args.parallel else SETS
+        first = next(iter(sets))
+        runs: dict[str, list[dict[str, float]]] = {}
+        loads = [os.getloadavg()[0]]
         for rep in range(args.repeat):
-            for name, tree in trees.items():
-                runs[name].append(run_once(tree, args, count_flops=rep == 0 and name == "this tree"))
-                print(
-                    f"  repetition {rep + 1}/{args.repeat} {name}: {runs[name][-1]['compute_s']:.2f} s/step"
-                )
-    gflop = runs["this tree"][0]["gflop"]
+            for tree_name, tree in trees.items():
+                for set_name, (processes, threads) in sets.items():
+                    name = tree_name if len(sets) == 1 else f"{tree_name}, {set_name}"
+                    flops = rep == 0 and tree_name == "this tree" and set_name == first
+                    runs.setdefault(name, []).append(run_once(tree, args, flops, processes, threads))
+                    loads.append(os.getloadavg()[0])
+                    print(
+                        f"  repetition {rep + 1}/{args.repeat} {name}: {runs[name][-1]['compute_s']:.2f} s/step"
+                    )
+    gflop = next(iter(runs.values()))[0]["gflop"]
     print(
         f"{args.task}: batch {SETUPS[args.task][1]}, {args.steps} steps x {args.repeat} processes per tree,"
     )
     print(f"  {gflop:.0f} GFLOP per training step; CPU peak {peak:.0f} GFLOP/s fp32 = {how}")
+    print(
+        f"  machine load (1-min average, {os.cpu_count()} CPUs) during the runs: "
+        f"{min(loads):.2f} to {max(loads):.2f}, median {statistics.median(loads):.2f}"
+    )
     figures = {name: summary(name, result, gflop, peak) for name, result in runs.items()}
-    if args.baseline:
+    if args.parallel:
+        for tree_name in trees:
+            base = figures[f"{tree_name}, {first}"]
+            ratios = ", ".join(
+                f"{set_name} {figures[f'{tree_name}, {set_name}']['samples_per_s'] / base['samples_per_s']:.2f}x"
+                for set_name in sets
+            )
+            print(f"{tree_name}: compute samples/s relative to {first}: {ratios}")
+    if args.baseline and not args.parallel:
         base = figures[args.baseline]
         ours = figures["this tree"]
         print(

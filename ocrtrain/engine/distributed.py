@@ -135,7 +135,10 @@ def launch(the_plan: Plan, run_dir: Path, overrides: list[str], config_name: str
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-    if received:
+    if received:  # the launcher stops streaming rank 0's log when signalled: its last words
+        log = log_dir / "workerlog.0"
+        text = log.read_text(errors="replace") if log.is_file() else ""
+        print("\n".join(line for line in text.splitlines() if line.startswith("stopping: ")), flush=True)
         return 128 + received[0]
     return _outcome(log_dir, the_plan.world_size, proc.returncode)
 

@@ -83,7 +83,7 @@ class TrainerConfig:
     seed: int = field(42, NON_NEGATIVE_INT)
     progress: bool = field(True, BOOLEAN)
     freeze_norm: bool = field(False, BOOLEAN)  # BatchNorm keeps (and uses) its pretrained running statistics
-    nproc: int | None = field(None, POSITIVE_INT_OR_NULL)  # data-parallel processes (null: 1, or one per device)
+    nproc: int | None = field(None, POSITIVE_INT_OR_NULL)  # data-parallel processes; null: 1 per device
     freeze: tuple[str, ...] = field((), MODULE_PATHS)  # module paths that do not train (engine.freeze)
     unfreeze_at_step: int | None = field(None, POSITIVE_INT_OR_NULL)  # they train from this global step on
 
@@ -277,7 +277,8 @@ class Trainer:
             dynamic_ncols=True,
         )
         eval_every = cfg.eval_every_steps or steps_per_epoch
-        self._interruptible = self.sync is None  # data parallel: a signal is agreed on at the next step boundary
+        # data parallel: a signal is agreed on at the next step boundary
+        self._interruptible = self.sync is None
         try:
             self._loop(
                 train_model,
@@ -410,15 +411,18 @@ class Trainer:
             self._stop_signal = signal.SIGTERM
         return stop
 
-    def _main_finished(self, outcome: str = "") -> None:
-        """Data parallel: after rank 0 worked alone (evaluation, checkpoint), the others wait for it here; an
-        ``outcome`` from rank 0 (it stopped) stops them too."""
+    def _main_finished(self, stop: StopTraining | None = None) -> None:
+        """Data parallel: after rank 0 worked alone (evaluation, checkpoint), the others wait for it here; if rank 0
+        stopped (a signal, early stopping), they stop too, as if the signal had reached them."""
         if self.sync is None:
             return
         if self.is_main:
+            outcome = json.dumps({"stop": str(stop), "signal": self._stop_signal}) if stop else ""
             self.sync.main_finished(outcome)
         elif outcome := self.sync.wait_for_main():
-            raise StopTraining(outcome)
+            stopped = json.loads(outcome)
+            self._stop_signal = self._stop_signal or stopped["signal"]
+            raise StopTraining(stopped["stop"])
 
     def _check_in_sync(self, model: paddle.nn.Layer, state: dict[str, Any]) -> None:
         """Data parallel, before a checkpoint and at the end: the ranks' weights must be identical."""
@@ -437,7 +441,7 @@ class Trainer:
         try:
             self._evaluate_on_main(model, optimizer, state, total_steps)
         except StopTraining as stop:
-            self._main_finished(str(stop) or "stopped")
+            self._main_finished(stop)
             raise
         self._main_finished()
 
