@@ -54,6 +54,19 @@ def crop_quad(img: np.ndarray, quad: np.ndarray, rotate_ratio: float = 1.5) -> n
     return crop
 
 
+def crop_min_area_rect(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """Rectify the minimum-area rectangle around a detected quad's integer corners, as PaddleOCR 3.x cuts boxes."""
+    corners = np.round(np.asarray(quad, dtype=np.float32).reshape(-1, 2)).astype(np.int32)
+    return crop_quad(img, order_quad(cv2.boxPoints(cv2.minAreaRect(corners))))
+
+
+# how the pipeline cuts a detected box out of the image (``crop_mode``)
+CROP_MODES = {
+    "min_area_rect": crop_min_area_rect,  # PaddleOCR 3.x
+    "quad": crop_quad,  # the quad itself, as PaddleOCR 2.x and RapidOCR do
+}
+
+
 def crop_text_region(img: np.ndarray, poly: np.ndarray) -> np.ndarray:
     """The pipeline's crop of a labelled region: a quad as is, any other polygon by its minimum-area rectangle."""
     poly = np.asarray(poly, dtype=np.float32).reshape(-1, 2)

@@ -25,6 +25,7 @@ SETTINGS = {
     "det_unclip_ratio": 1.5,
     "det_use_dilation": False,
     "rec_batch_size": 6,
+    "crop_mode": "quad",  # RapidOCR cuts the detected quad itself
 }
 
 

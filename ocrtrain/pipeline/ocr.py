@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ocrtrain.components import build
 from ocrtrain.config import compose
-from ocrtrain.crop import crop_quad, sort_reading_order
+from ocrtrain.crop import CROP_MODES, sort_reading_order
 from ocrtrain.pipeline.inference_settings import cls_settings, det_settings, rec_settings
 from ocrtrain.pipeline.inputs import iter_inputs
 from ocrtrain.pipeline.model_source import resolve_model_source
@@ -100,6 +100,9 @@ class OCRPipeline:
             int(_given(cfg.rec_image_width, rec.image_width)),
         )
         self.decode = build("postprocess", rec.postprocess)
+        if cfg.crop_mode not in CROP_MODES:
+            raise ValueError(f"crop_mode={cfg.crop_mode}: must be one of {', '.join(CROP_MODES)}")
+        self.crop = CROP_MODES[cfg.crop_mode]
         self.cls = None
         if cfg.use_textline_orientation:
             cls_source, self.cls = load(
@@ -153,7 +156,7 @@ class OCRPipeline:
 
     def predict_image(self, img: np.ndarray, img_path: str | None = None) -> OCRResult:
         quads, det_scores = self.detect(img)
-        crops = [crop_quad(img, q) for q in quads]
+        crops = [self.crop(img, q) for q in quads]
         if self.cls is not None and crops:
             crops = self._orient(crops)
         texts = self.recognize(crops) if crops else []
