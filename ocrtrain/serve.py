@@ -1,0 +1,49 @@
+"""python -m ocrtrain.serve [det_model=...] [rec_model=...] [port=8080]: the OCR pipeline as an HTTP service."""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from ocrtrain.cli import check_overrides, load_saved_pipeline, pipeline_file_argv, user_errors
+from ocrtrain.config_schema import NON_NEGATIVE_INT, POSITIVE_INT, POSITIVE_NUMBER, check_value
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="serve")
+@user_errors
+def main(cfg: DictConfig) -> None:
+    import uvicorn
+
+    from ocrtrain.pipeline import OCRPipeline
+    from ocrtrain.service import ServiceLimits, create_app
+
+    for key, rule in (
+        ("port", POSITIVE_INT),
+        ("workers", POSITIVE_INT),
+        ("max_queue", NON_NEGATIVE_INT),
+        ("max_body_mb", POSITIVE_NUMBER),
+        ("timeout_s", POSITIVE_NUMBER),
+    ):
+        check_value(key, cfg[key], rule)
+    pipeline_cfg = load_saved_pipeline(cfg)
+    for key in ("device", "det_model", "rec_model"):
+        if cfg[key] is not None:
+            pipeline_cfg[key] = cfg[key]
+    limits = ServiceLimits(
+        workers=cfg.workers, max_queue=cfg.max_queue, max_body_mb=cfg.max_body_mb, timeout_s=cfg.timeout_s
+    )
+    OCRPipeline(pipeline_cfg)  # a model that cannot load fails here, as one line, before the port opens
+    info = {"det_model": str(pipeline_cfg.det_model), "rec_model": str(pipeline_cfg.rec_model)}
+    app = create_app(lambda: OCRPipeline(pipeline_cfg), limits, info)
+    print(
+        f"serving {info['det_model']} + {info['rec_model']} on http://{cfg.host}:{cfg.port}", file=sys.stderr
+    )
+    uvicorn.run(app, host=cfg.host, port=int(cfg.port), log_level="warning")
+
+
+if __name__ == "__main__":
+    sys.argv = pipeline_file_argv(sys.argv)
+    check_overrides(sys.argv[1:])
+    main()

@@ -1,0 +1,176 @@
+"""The HTTP service: the result schema for every accepted body form, JSON errors with status codes, the bounded
+queue and the timeout, and the real ``python -m ocrtrain.serve`` process on loopback."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from ocrtrain.service import ServiceLimits, create_app
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def photo(demo_dir) -> bytes:
+    return (demo_dir / "images" / "img_1.jpg").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def expected(ocr_pipeline, demo_dir) -> dict:
+    return dict(next(ocr_pipeline.predict(str(demo_dir / "images" / "img_1.jpg"))))
+
+
+def client(**limits) -> TestClient:
+    """The service's app in-process; its worker threads build their own real PP-OCRv4 pipelines."""
+    from ocrtrain import create_pipeline
+
+    return TestClient(create_app(lambda: create_pipeline("OCR"), ServiceLimits(**limits)))
+
+
+@pytest.fixture(scope="module")
+def service():
+    with client() as http:
+        yield http
+
+
+def assert_same_result(answer: dict, expected: dict) -> None:
+    assert answer["rec_text"] == expected["rec_text"] and answer["rec_text"]
+    assert answer["dt_polys"] == expected["dt_polys"]
+    assert set(answer) == set(expected)
+
+
+def test_each_body_form_answers_the_result_schema(service, photo, expected):
+    http = service
+    raw = http.post("/ocr", content=photo, headers={"content-type": "image/jpeg"})
+    as_json = http.post("/ocr", json={"image": base64.b64encode(photo).decode()})
+    data_url = http.post("/ocr", json={"image": "data:image/jpeg;base64," + base64.b64encode(photo).decode()})
+    form = http.post("/ocr", files={"image": ("img_1.jpg", photo, "image/jpeg")})
+    health = http.get("/health")
+    for response in (raw, as_json, data_url, form):
+        assert response.status_code == 200, response.text
+        assert_same_result(response.json(), expected)
+    assert form.json()["img_path"] == "img_1.jpg"
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "says"),
+    [
+        (
+            {"content": b"this is not an image", "headers": {"content-type": "image/png"}},
+            400,
+            "not a readable image",
+        ),
+        ({"json": {"image": "%%%not base64%%%"}}, 400, "not valid base64"),
+        ({"json": {"picture": "abc"}}, 400, '{"image": "<base64>"}'),
+        ({"content": b"{broken", "headers": {"content-type": "application/json"}}, 400, "JSON body"),
+        ({"content": b"hello", "headers": {"content-type": "text/plain"}}, 415, "content type 'text/plain'"),
+        ({"files": {"other": ("a.txt", b"x", "text/plain")}}, 400, "no file field named 'image'"),
+        ({"content": b"", "headers": {"content-type": "image/png"}}, 400, "empty"),
+    ],
+)
+def test_bad_bodies_get_a_json_error(service, kwargs, status, says):
+    response = service.post("/ocr", **kwargs)
+    assert response.status_code == status
+    assert response.json()["status"] == status and says in response.json()["error"]
+
+
+def test_truncated_and_oversized_images_are_refused_while_good_ones_pass(photo, expected):
+    with client(max_body_mb=0.05) as http:  # the photo is ~46 KB
+        truncated = http.post(
+            "/ocr", content=photo[: len(photo) // 2], headers={"content-type": "image/jpeg"}
+        )
+        too_big = http.post("/ocr", content=photo * 2, headers={"content-type": "image/jpeg"})
+        good = http.post("/ocr", content=photo, headers={"content-type": "image/jpeg"})
+        unknown = http.get("/nothing-here")
+    assert truncated.status_code == 400 and "not a readable image" in truncated.json()["error"]
+    assert too_big.status_code == 413 and "exceeds the limit" in too_big.json()["error"]
+    assert good.status_code == 200
+    assert_same_result(good.json(), expected)
+    assert unknown.status_code == 404 and unknown.json()["status"] == 404
+
+
+def test_a_burst_beyond_the_queue_gets_503_and_a_slow_answer_504(photo):
+    with client(workers=1, max_queue=0) as http:
+        statuses: list[int] = []
+
+        def post() -> None:
+            statuses.append(
+                http.post("/ocr", content=photo, headers={"content-type": "image/jpeg"}).status_code
+            )
+
+        threads = [threading.Thread(target=post) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert statuses.count(200) >= 1 and statuses.count(503) >= 1, statuses
+    with client(timeout_s=0.001) as http:
+        late = http.post("/ocr", content=photo, headers={"content-type": "image/jpeg"})
+    assert late.status_code == 504 and late.json()["error"].startswith("no answer within")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_entrypoint_on_loopback(photo, expected, tmp_path):
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ocrtrain.serve", f"port={port}", f"hydra.run.dir={tmp_path}/run"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    health = json.load(r)
+                break
+            except OSError:
+                assert server.poll() is None, server.communicate()[1][-3000:]
+                assert time.monotonic() < deadline, "the service did not answer /health within 120 s"
+                time.sleep(0.5)
+        assert health["rec_model"] == "PP-OCRv4_mobile_rec"
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/ocr", data=photo, headers={"content-type": "image/jpeg"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as r:
+            assert_same_result(json.load(r), expected)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_a_model_that_cannot_load_is_one_line_before_the_port_opens(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ocrtrain.serve",
+            f"rec_model={tmp_path}/missing",
+            f"hydra.run.dir={tmp_path}/r",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error:") and "missing" in proc.stderr
