@@ -60,8 +60,18 @@ def _tune(
     print(tuning.summary(results, base, split))
     best = tuning.winner(results)
     tuned = tuning.tuned_section(best, split, step if checkpoint else None)
+    holdout = {}
+    if cfg.tune_holdout:
+        holdout = tuning.holdout_scores(task, predictor, best, list(cfg.tune_holdout))
+        default, found = holdout["default"], holdout["tuned"]
+        print(
+            f"held out ({', '.join(cfg.tune_holdout)}, not tuned on): Hmean {default['hmean']:.3f} -> "
+            f"{found['hmean']:.3f} ({found['hmean'] - default['hmean']:+.3f}; P {found['precision']:.3f} "
+            f"R {found['recall']:.3f})"
+        )
     (out_dir / "tune_report.json").write_text(
-        json.dumps({**tuned, "results": [vars(r) for r in results]}, indent=2), encoding="utf-8"
+        json.dumps({**tuned, "holdout": holdout, "results": [vars(r) for r in results]}, indent=2),
+        encoding="utf-8",
     )
     if not cfg.tune_write:
         written = "nothing written (tune_write=false)"
@@ -92,6 +102,7 @@ def _tune(
             "hmean_default": best.default["hmean"],
             **{k: best.best[k] for k in ("precision", "recall", "hmean")},
             "tune_search_s": best.search_s,
+            **{f"holdout_hmean_{k}": v["hmean"] for k, v in holdout.items()},
         },
         step=step,
     )

@@ -102,11 +102,15 @@ def test_tuned_values_reach_the_pipeline_from_an_exported_dir_and_from_a_checkpo
 
     out = run_ok(
         "eval", f"checkpoint={exported}", *DET[:2], f"data.root={ROOT}", "tune=true", "resize=pipeline",
-        *small, *OFFLINE, f"hydra.run.dir={tmp_path}/tune_export", cwd=tmp_path,
+        "tune_holdout=[val.txt]", *small, *OFFLINE, f"hydra.run.dir={tmp_path}/tune_export", cwd=tmp_path,
     ).stdout  # fmt: skip
     assert "optimistic" in out and f"{exported / 'inference.yml'}: infer, eval and serving" in out
     report = json.loads((tmp_path / "tune_export" / "tune_report.json").read_text())
     assert report["hmean_tuned"] > report["hmean_default"] + 0.2
+    held_out = report["holdout"]  # here the same split again: the same numbers, through the plain eval path
+    assert (held_out["default"]["hmean"], held_out["tuned"]["hmean"]) == pytest.approx(
+        (report["hmean_default"], report["hmean_tuned"]), abs=1e-6
+    )
     meta = yaml.safe_load((exported / "inference.yml").read_text())
     assert meta["PostProcess"]["box_thresh"] == report["PostProcess"]["box_thresh"] < 0.95
     assert {"DetResizeForTest": {"limit_side_len": 960, "limit_type": "max"}} in meta["PreProcess"][
