@@ -57,24 +57,3 @@ def load_checkpoint_model(task: Any, checkpoint: Path) -> tuple[Any, dict[str, A
             f"random starts compute outputs {spread:.2e} apart)"
         )
     return loaded
-
-
-def eval_predictor(task: Any, model: Any) -> Any:
-    """How an evaluation runs ``model`` (in eval mode): on CPU, when the val split is large enough to repay the few
-    seconds of tracing, as the inference program export writes, run by paddle.inference (oneDNN): 3-4x faster than
-    the dygraph forward, and exactly what an export of these weights computes. Otherwise the dygraph forward."""
-    import tempfile
-
-    import paddle
-    import yaml
-
-    from ocrtrain.models.export import save_inference
-    from ocrtrain.pipeline.model_source import resolve_model_source
-    from ocrtrain.pipeline.predictor import load_predictor
-
-    if not paddle.get_device().startswith("cpu") or len(task.eval_dataset()) < task.traced_eval_min_samples:
-        return task.dygraph_predictor(model)
-    with tempfile.TemporaryDirectory(prefix="ocrtrain-eval-") as tmp:  # paddle.inference keeps what it loaded
-        save_inference(model, tmp, task.export_input_shape())
-        (Path(tmp) / "inference.yml").write_text(yaml.safe_dump(task.inference_yml()), "utf-8")
-        return load_predictor(resolve_model_source(tmp, task.kind), "cpu")

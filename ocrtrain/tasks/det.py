@@ -57,8 +57,8 @@ class DetTask:
         return lambda batch: model(paddle.to_tensor(batch)).numpy()
 
     def eval_predictor(self, model: paddle.nn.Layer) -> Predictor:
-        """What evaluations run: the traced program on CPU for a large enough split (``tasks.eval_predictor``)."""
-        from ocrtrain.tasks import eval_predictor
+        """What evaluations run: the traced program on CPU for a large enough split (``traced_eval``)."""
+        from ocrtrain.tasks.traced_eval import eval_predictor
 
         return eval_predictor(self, model)
 

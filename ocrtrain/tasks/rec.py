@@ -30,7 +30,7 @@ Predictor = Callable[[np.ndarray], np.ndarray]  # N x 3 x 48 x W float32 -> N x 
 class RecTask:
     kind = "rec"
     metric_name = "acc"
-    traced_eval_min_samples = 64  # tracing costs ~6 s; see tasks.eval_predictor
+    traced_eval_min_samples = 64  # tracing costs ~6 s; see tasks.traced_eval
 
     def __init__(
         self, model_cfg: DictConfig, data_cfg: DictConfig, pretrained: str | None = None, seed: int = 42
@@ -70,8 +70,8 @@ class RecTask:
         return lambda batch: model(paddle.to_tensor(batch)).numpy()
 
     def eval_predictor(self, model: paddle.nn.Layer) -> Predictor:
-        """What evaluations run: the traced program on CPU for a large enough split (``tasks.eval_predictor``)."""
-        from ocrtrain.tasks import eval_predictor
+        """What evaluations run: the traced program on CPU for a large enough split (``traced_eval``)."""
+        from ocrtrain.tasks.traced_eval import eval_predictor
 
         return eval_predictor(self, model)
 
