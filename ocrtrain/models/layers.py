@@ -13,19 +13,50 @@ def make_divisible(value: float, divisor: int = 16) -> int:
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
+class ScaleBias(nn.Layer):
+    """A learnable scalar affine ``scale * x + bias`` (PaddleOCR's LearnableAffineBlock)."""
+
+    def __init__(self, scale_name: str = "scale", bias_name: str = "bias"):
+        super().__init__()
+        self._names = (scale_name, bias_name)
+        setattr(self, scale_name, self.create_parameter([1], default_initializer=Constant(1.0)))
+        setattr(self, bias_name, self.create_parameter([1], default_initializer=Constant(0.0)))
+
+    def affine(self) -> tuple[paddle.Tensor, paddle.Tensor]:
+        return getattr(self, self._names[0]), getattr(self, self._names[1])
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        scale, bias = self.affine()
+        return scale * x + bias
+
+
 def conv_affine(
-    conv: nn.Conv2D | nn.Conv2DTranspose, x: paddle.Tensor, scale: paddle.Tensor, shift: paddle.Tensor
+    conv: nn.Conv2D | nn.Conv2DTranspose,
+    x: paddle.Tensor,
+    scale: paddle.Tensor,
+    shift: paddle.Tensor,
+    input_affine: tuple[paddle.Tensor, paddle.Tensor] | None = None,
 ) -> paddle.Tensor:
     """``scale * conv(x) + shift`` (per output channel or scalar) in training as one convolution with weight
     ``scale * W`` and bias ``scale * b + shift``: weight-sized work per step instead of two passes over the
     activation forward and more backward, the same function and gradients (checked in float64). Eval mode, and so
     export, keeps the two-step form the shipped programs have; in float32 the folded form rounds in another order
-    (relative 1e-7 per layer)."""
+    (relative 1e-7 per layer).
+
+    ``input_affine``: ``(s, t)``, a scalar affine ``s * x + t`` applied to ``x`` first, for an unpadded 1 x 1 conv (where
+    ``W (s x + t) = s W x + t W 1`` holds at every pixel): folded in as weight ``s W`` and bias ``t`` times W's row sums.
+    """
     if not conv.training:
-        return scale * conv(x) + shift
+        return scale * conv(x if input_affine is None else input_affine[0] * x + input_affine[1]) + shift
     transposed = isinstance(conv, nn.Conv2DTranspose)  # weight: in x out/groups x kh x kw
-    weight = conv.weight * scale.reshape([1, -1, 1, 1] if transposed else [-1, 1, 1, 1])
-    bias = shift if conv.bias is None else conv.bias * scale + shift
+    weight, bias = conv.weight, conv.bias
+    if input_affine is not None:
+        in_scale, in_shift = input_affine
+        row_sums = weight.sum(axis=[1, 2, 3]) * in_shift
+        bias = row_sums if bias is None else bias + row_sums
+        weight = weight * in_scale
+    weight = weight * scale.reshape([1, -1, 1, 1] if transposed else [-1, 1, 1, 1])
+    bias = shift if bias is None else bias * scale + shift
     channels = weight.shape[1] * conv._groups if transposed else weight.shape[0]
     if bias.shape[0] != channels:  # scalar affine
         bias = bias.expand([channels])
@@ -52,19 +83,6 @@ def conv_norm(conv: nn.Conv2D | nn.Conv2DTranspose, norm: nn.Layer, x: paddle.Te
     return conv_affine(conv, x, scale, norm.bias - norm._mean * scale)
 
 
-class ScaleBias(nn.Layer):
-    """A learnable scalar affine ``scale * x + bias`` (PaddleOCR's LearnableAffineBlock)."""
-
-    def __init__(self, scale_name: str = "scale", bias_name: str = "bias"):
-        super().__init__()
-        self._names = (scale_name, bias_name)
-        setattr(self, scale_name, self.create_parameter([1], default_initializer=Constant(1.0)))
-        setattr(self, bias_name, self.create_parameter([1], default_initializer=Constant(0.0)))
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return getattr(self, self._names[0]) * x + getattr(self, self._names[1])
-
-
 class HardSwishAffine(ScaleBias):
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return super().forward(F.hardswish(x))
@@ -84,9 +102,16 @@ class FusedRepLayer(nn.Layer):
         if self.has_activation:
             self.activation = HardSwishAffine()
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        out = conv_affine(self.reparam_conv, x, self.w, self.b)
+    def forward(
+        self, x: paddle.Tensor, input_affine: tuple[paddle.Tensor, paddle.Tensor] | None = None
+    ) -> paddle.Tensor:
+        """``input_affine``: the previous layer's trailing affine ``(s, t)``, left to this layer to fold (1 x 1)."""
+        out = conv_affine(self.reparam_conv, x, self.w, self.b, input_affine)
         return self.activation(out) if self.has_activation else out
+
+    def without_trailing_affine(self, x: paddle.Tensor) -> paddle.Tensor:
+        """The forward up to the hard-swish: the caller passes ``activation.affine()`` on to the next layer."""
+        return F.hardswish(conv_affine(self.reparam_conv, x, self.w, self.b))
 
 
 def spatial_mean(x: paddle.Tensor) -> paddle.Tensor:

@@ -53,6 +53,10 @@ class LCNetV3Block(nn.Layer):
         self.pw_conv = FusedRepLayer(in_ch, out_ch, 1)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        if self.training and self.se is None and self.dw_conv.has_activation:
+            # in training the depthwise layer's trailing affine folds into the 1 x 1 pointwise conv
+            hidden = self.dw_conv.without_trailing_affine(x)
+            return self.pw_conv(hidden, input_affine=self.dw_conv.activation.affine())
         x = self.dw_conv(x)
         if self.se is not None:
             x = self.se(x)
