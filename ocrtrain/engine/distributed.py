@@ -107,6 +107,7 @@ def launch(the_plan: Plan, run_dir: Path, overrides: list[str], config_name: str
     log_dir.mkdir(parents=True, exist_ok=True)
     for old in log_dir.glob("exit.*"):  # a resumed run launches again into the same directory
         old.unlink()
+    logs = RankLogs(log_dir, the_plan.world_size)  # paddle appends to the logs of earlier launches
     command = [sys.executable, "-m", "paddle.distributed.launch", "--log_dir", str(log_dir)]
     command += ["--nproc_per_node", str(the_plan.world_size)]
     if the_plan.device_ids:
@@ -136,48 +137,52 @@ def launch(the_plan: Plan, run_dir: Path, overrides: list[str], config_name: str
             for s, handler in previous.items():
                 signal.signal(s, handler)
     if received:  # the launcher stops streaming rank 0's log when signalled: its last words
-        log = log_dir / "workerlog.0"
-        text = log.read_text(errors="replace") if log.is_file() else ""
-        print("\n".join(line for line in text.splitlines() if line.startswith("stopping: ")), flush=True)
+        print("\n".join(line for line in logs.lines(0) if line.startswith("stopping: ")), flush=True)
         return 128 + received[0]
-    return _outcome(log_dir, the_plan.world_size, proc.returncode)
+    return _outcome(log_dir, logs, proc.returncode)
 
 
-def _outcome(log_dir: Path, world_size: int, launcher_status: int) -> int:
+class RankLogs:
+    """The lines each rank wrote to its ``workerlog.<rank>`` in this launch."""
+
+    def __init__(self, log_dir: Path, world_size: int):
+        self.paths = [log_dir / f"workerlog.{rank}" for rank in range(world_size)]
+        self.starts = [p.stat().st_size if p.is_file() else 0 for p in self.paths]
+
+    def lines(self, rank: int) -> list[str]:
+        path = self.paths[rank]
+        if not path.is_file():
+            return []
+        with open(path, "rb") as f:
+            f.seek(self.starts[rank])
+            return f.read().decode(errors="replace").splitlines()
+
+
+def _outcome(log_dir: Path, logs: RankLogs, launcher_status: int) -> int:
     codes: dict[int, int | None] = {}
     ended: dict[int, float] = {}
-    for rank in range(world_size):
+    for rank in range(len(logs.paths)):
         path = log_dir / f"exit.{rank}"
         codes[rank] = int(path.read_text()) if path.is_file() else None
         ended[rank] = path.stat().st_mtime if path.is_file() else math.inf
     if launcher_status == 0 and all(code == 0 for code in codes.values()):
         return 0
 
-    def errors_of(rank: int) -> list[str]:
-        log = log_dir / f"workerlog.{rank}"
-        text = log.read_text(errors="replace") if log.is_file() else ""
-        return [line for line in text.splitlines() if line.startswith("error: ")]
-
     # the rank that failed on its own comes first; the launcher then stopped the others (signal, kill, or a
     # collective that lost its peer)
     failed = sorted((r for r, code in codes.items() if code not in (0, None, *SIGNAL_EXITS)), key=ended.get)
     for rank in failed:
-        if errors := errors_of(rank):
+        if errors := [line for line in logs.lines(rank) if line.startswith("error: ")]:
             print("\n".join(dict.fromkeys(errors)), file=sys.stderr)
             return codes[rank] or 1
     rank = failed[0] if failed else next((r for r, code in codes.items() if code != 0), 0)
-    log = log_dir / f"workerlog.{rank}"
-    lines = (
-        [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
-        if log.is_file()
-        else []
-    )
+    lines = [line.strip() for line in logs.lines(rank) if line.strip()]
     last = next(
         (line for line in reversed(lines) if "Error" in line.split(":")[0]), lines[-1] if lines else ""
     )
     print(
         f"error: data-parallel training failed: rank {rank} exited with status {codes[rank]} "
-        f"(launcher status {launcher_status}): {last[:500]}; its log: {log}",
+        f"(launcher status {launcher_status}): {last[:500]}; its log: {logs.paths[rank]}",
         file=sys.stderr,
     )
     return 1

@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO
 
 from ocrtrain.devices import DeviceUnavailableError
-from ocrtrain.engine.distributed import Plan, plan
+from ocrtrain.engine.distributed import Plan, RankLogs, _outcome, plan
 
 REC_DEMO = REPO / "datasets" / "icdar2015_rec_demo"
 # CTC's mean over the batch is separable and BatchNorm is frozen, so with dropout off two ranks of batch 2 take the
@@ -134,6 +134,20 @@ def test_a_bad_sample_in_any_rank_ends_the_run_with_its_file_and_line(tmp_path, 
     assert f"error: {root / 'train.txt'}:2: unreadable image" in done.stderr, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     assert time.monotonic() - start < RUN_S
+
+
+def test_the_command_reports_the_rank_that_failed_in_this_launch(tmp_path, capsys):
+    """A resumed run launches into the same log dir, where paddle appends: an old error is not this launch's."""
+    old = "error: data/train.txt:3: an old failure, fixed before the resume\n"
+    (tmp_path / "workerlog.1").write_text(old)
+    logs = RankLogs(tmp_path, 2)
+    (tmp_path / "workerlog.0").write_text("stopped by the launcher\n")
+    (tmp_path / "workerlog.1").write_text(old + "error: data/train.txt:7: unreadable image\n")
+    (tmp_path / "exit.1").write_text("1")  # rank 1 failed first, then the launcher stopped rank 0
+    time.sleep(0.01)
+    (tmp_path / "exit.0").write_text("143")
+    assert _outcome(tmp_path, logs, launcher_status=1) == 1
+    assert capsys.readouterr().err == "error: data/train.txt:7: unreadable image\n"
 
 
 def test_ranks_that_differ_fail_loudly(tmp_path):
