@@ -115,8 +115,9 @@ def launch(the_plan: Plan, run_dir: Path, overrides: list[str], config_name: str
     command += [sys.executable, "-u", "-m", "ocrtrain.train", f"--config-name={config_name}", *overrides]
     command += [f"hydra.run.dir={_hydra_quoted(str(run_dir))}", "hydra.output_subdir=null"]
     env = {**os.environ, RUN_DIR_ENV: str(run_dir)}
-    if the_plan.kind == "cpu":  # the cores shared out: one intra-op thread per rank on a 2-core machine
-        cores = len(os.sched_getaffinity(0))
+    if the_plan.kind == "cpu":
+        env["PADDLE_DISTRI_BACKEND"] = "gloo"  # CPU ranks even where paddle's launcher would pick GPUs
+        cores = len(os.sched_getaffinity(0))  # shared out: one intra-op thread per rank on a 2-core machine
         env.setdefault("OMP_NUM_THREADS", str(max(1, cores // the_plan.world_size)))
     received: list[int] = []
     with open(log_dir / "launcher.log", "w") as launcher_log:
