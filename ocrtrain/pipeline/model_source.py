@@ -164,10 +164,14 @@ def _from_zoo_program(name: str, task: str) -> ModelSource:
     return _from_directory(zoo_program_dir(name, rebuild=True), name, task)
 
 
+# inference engines that run a model's ONNX graph
+ONNX_BACKENDS = ("onnxruntime", "openvino")
+
+
 def resolve_model_source(spec: str | Path, task: str, backend: str = "paddle") -> ModelSource:
     """Resolve ``spec`` for the ``task`` role ("det", "rec", "cls"), with clear errors for a wrong role.
 
-    ``backend`` is the engine it will run on: an ONNX-shipped zoo model on ``onnxruntime`` takes its shipped graph
+    ``backend`` is the engine it will run on: an ONNX-shipped zoo model on an ONNX backend takes its shipped graph
     as is, with no Paddle program built for it.
     """
     text = str(spec).strip()
@@ -180,7 +184,7 @@ def resolve_model_source(spec: str | Path, task: str, backend: str = "paddle") -
         entry = ZOO[text]
         if entry.task != task:
             raise ModelSourceError(f"'{text}' is a {entry.task} model but was given as the {task} model")
-        if entry.onnx_file and backend == "onnxruntime":
+        if entry.onnx_file and backend in ONNX_BACKENDS:
             settings = zoo_inference_yml(text, task)
             origin = f"{text} (model config conf/{task}/{text}.yaml)"
             return ModelSource(text, task, None, None, settings, origin, onnx_file=zoo_onnx_file(text))

@@ -100,8 +100,56 @@ class OnnxRuntimeModel:
         return self._session.run([self._output_name], {self._input_name: batch})[0]
 
 
+class OpenVinoModel:
+    """Runs a model's ONNX graph with OpenVINO on the CPU (latency hint, ``cpu_threads`` inference threads)."""
+
+    def __init__(self, source: ModelSource, device: Device, cpu_threads: int = 2, enable_mkldnn: bool = True):
+        if source.onnx_file is None:
+            raise ModelSourceError(
+                f"{source.spec}: has no ONNX model (inference.onnx) for backend=openvino: export one from its "
+                "checkpoint with `python -m ocrtrain.export format=paddle,onnx`, or use backend=paddle"
+            )
+        if device.kind != "cpu":
+            raise DeviceUnavailableError(
+                f"device={device}: backend=openvino runs on cpu here; use backend=paddle or onnxruntime for {device}"
+            )
+        try:
+            import openvino
+        except ImportError:
+            raise ModelSourceError(
+                "backend=openvino needs the openvino package: pip install 'ocrtrain[onnx]'"
+            ) from None
+        self.source = source
+        core = openvino.Core()
+        try:
+            self._model = core.compile_model(
+                core.read_model(str(source.onnx_file)),
+                "CPU",
+                {
+                    "INFERENCE_NUM_THREADS": cpu_threads,
+                    "PERFORMANCE_HINT": "LATENCY",
+                    "INFERENCE_PRECISION_HINT": "f32",  # the CPU default is bf16 where the ISA has it
+                },
+            )
+        except RuntimeError as e:
+            reason = str(e).strip().splitlines()[0]
+            raise ModelSourceError(
+                f"{source.onnx_file}: openvino could not load the model: {reason}"
+            ) from None
+        self._request = self._model.create_infer_request()
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Run one float32 N x C x H x W batch and return the first output."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        return self._request.infer({0: batch})[0].copy()
+
+
 # backend name -> predictor class taking (source, device, cpu_threads, enable_mkldnn)
-BACKENDS: dict[str, type] = {"paddle": InferenceModel, "onnxruntime": OnnxRuntimeModel}
+BACKENDS: dict[str, type] = {
+    "paddle": InferenceModel,
+    "onnxruntime": OnnxRuntimeModel,
+    "openvino": OpenVinoModel,
+}
 
 
 def load_predictor(
@@ -113,7 +161,7 @@ def load_predictor(
     enable_mkldnn: bool = True,
 ) -> Predictor:
     """The predictor of a resolved model on ``device`` with ``backend`` (``paddle``: paddle.inference,
-    ``onnxruntime``: ONNX Runtime on the model's ONNX graph)."""
+    ``onnxruntime`` / ``openvino``: ONNX Runtime / OpenVINO on the model's ONNX graph)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown inference backend '{backend}'; available: {sorted(BACKENDS)}")
     device = device if isinstance(device, Device) else parse_device(device)

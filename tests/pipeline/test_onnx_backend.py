@@ -1,5 +1,6 @@
-"""pipeline.backend=onnxruntime: the same results as paddle.inference for an exported pair and for the graphs
-PP-OCRv6 tiny ships (run as shipped, no Paddle program built), per-model backends, and models with no ONNX graph."""
+"""pipeline.backend=onnxruntime|openvino: the same results as paddle.inference for an exported pair and for the
+graphs PP-OCRv6 tiny ships (run as shipped, no Paddle program built), per-model backends, and models with no ONNX
+graph."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from ocrtrain.pipeline.model_source import ModelSourceError
 pytest.importorskip("onnxruntime")
 
 
-def _same_results(options: dict, demo_dir) -> None:
+def _same_results(options: dict, demo_dir, backend: str = "onnxruntime") -> None:
     paddle = create_pipeline("OCR", backend="paddle", **options)
-    onnx = create_pipeline("OCR", backend="onnxruntime", **options)
+    onnx = create_pipeline("OCR", backend=backend, **options)
     boxes = 0
     for path in sorted((demo_dir / "images").glob("*.jpg")):
         img = read_image(path)
@@ -29,10 +30,13 @@ def _same_results(options: dict, demo_dir) -> None:
     assert boxes >= 30  # the demo images hold text: the comparison is not of empty results
 
 
-def test_exported_pair_reads_the_same_on_onnxruntime(onnx_exports, demo_dir):
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_exported_pair_reads_the_same_on_each_onnx_backend(onnx_exports, demo_dir, backend):
+    pytest.importorskip(backend)
     _same_results(
         {"det_model": str(onnx_exports["det"]["export"]), "rec_model": str(onnx_exports["rec"]["export"])},
         demo_dir,
+        backend,
     )
 
 
