@@ -137,7 +137,7 @@ def main(cfg: DictConfig) -> None:
         set_paddle_device(device)
         model, state = load_checkpoint_model(task, checkpoint)
         step = int(state.get("global_step", 0))
-        predictor, evaluated = task.dygraph_predictor(model), str(checkpoint)
+        predictor, evaluated = task.eval_predictor(model), str(checkpoint)
         meta, origin = task.inference_yml(), f"{checkpoint} (model config)"
         tuned = task.kind == "det" and tuning.read_checkpoint_tuning(checkpoint, step)
         if tuned:
