@@ -184,7 +184,7 @@ def resolve_model_source(spec: str | Path, task: str, backend: str = "paddle") -
         entry = ZOO[text]
         if entry.task != task:
             raise ModelSourceError(f"'{text}' is a {entry.task} model but was given as the {task} model")
-        if entry.onnx_file and backend in ONNX_BACKENDS:
+        if entry.onnx_file and backend in (*ONNX_BACKENDS, "auto"):
             settings = zoo_inference_yml(text, task)
             origin = f"{text} (model config conf/{task}/{text}.yaml)"
             return ModelSource(text, task, None, None, settings, origin, onnx_file=zoo_onnx_file(text))

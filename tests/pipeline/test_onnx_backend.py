@@ -77,3 +77,28 @@ def test_a_model_without_an_onnx_graph_says_how_to_get_one(demo_dir, tmp_path):
     assert len(errors) == 1 and "has no ONNX model" in errors[0] and "export" in errors[0], proc.stderr[
         -2000:
     ]
+
+
+def test_auto_picks_the_fastest_engine_that_can_run_each_model(onnx_exports, demo_dir):
+    from ocrtrain.pipeline.model_source import resolve_model_source
+    from ocrtrain.pipeline.predictor import auto_backend
+
+    pytest.importorskip("openvino")
+    exported = resolve_model_source(str(onnx_exports["det"]["export"]), "det", "auto")
+    assert auto_backend(exported) == "openvino"
+    assert auto_backend(exported, "gpu:0") == "paddle"  # OpenVINO runs on the CPU only here
+    assert (
+        auto_backend(resolve_model_source("PP-OCRv4_mobile_det", "det", "auto")) == "paddle"
+    )  # no ONNX graph
+    v6 = resolve_model_source(
+        "PP-OCRv6_tiny_rec", "rec", "auto"
+    )  # its shipped graph, no Paddle program built
+    assert v6.model_file is None and auto_backend(v6) == "openvino"
+    models = {
+        "det_model": str(onnx_exports["det"]["export"]),
+        "rec_model": str(onnx_exports["rec"]["export"]),
+    }
+    image = str(demo_dir / "images" / "img_1.jpg")
+    (auto,) = create_pipeline("OCR", backend="auto", **models).predict(image)
+    (paddle,) = create_pipeline("OCR", backend="paddle", **models).predict(image)
+    assert auto["rec_text"] == paddle["rec_text"] and auto["rec_text"]
