@@ -51,6 +51,8 @@ def conv_affine(
     transposed = isinstance(conv, nn.Conv2DTranspose)  # weight: in x out/groups x kh x kw
     weight, bias = conv.weight, conv.bias
     if input_affine is not None:
+        if list(conv._kernel_size) != [1, 1] or transposed:
+            raise ValueError("conv_affine: an input affine folds into 1 x 1 convolutions only")
         in_scale, in_shift = input_affine
         row_sums = weight.sum(axis=[1, 2, 3]) * in_shift
         bias = row_sums if bias is None else bias + row_sums
