@@ -144,11 +144,14 @@ class OCRPipeline:
         ratios = [c.shape[1] / max(c.shape[0], 1) for c in crops]
         order = np.argsort(ratios, kind="stable")
         results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-        bs = int(self.cfg.rec_batch_size)
+        bs, multiple = int(self.cfg.rec_batch_size), int(self.cfg.rec_width_multiple)
         for start in range(0, len(crops), bs):
             idx = order[start : start + bs]
             max_ratio = max(base_width / height, max(ratios[i] for i in idx))
             width = int(height * max_ratio)
+            width = (
+                -(-width // multiple) * multiple
+            )  # few distinct input shapes: paddle builds kernels per shape
             batch = np.stack([resize_norm_rec(crops[i], height, width) for i in idx])
             for i, decoded in zip(idx, self.decode(self.rec(batch)), strict=True):
                 results[i] = decoded
