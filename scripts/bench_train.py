@@ -4,6 +4,7 @@ to a baseline git ref measured in the same invocation.
     python scripts/bench_train.py det [--steps 3] [--repeat 3] [--workers 2] [--baseline 3d73e92]
     python scripts/bench_train.py rec [--steps 3] [--repeat 3] [--workers 2] [--baseline 3d73e92]
     python scripts/bench_train.py det|rec --parallel     # 1 process x 1 thread, 1 x 2 threads, 2 processes x 1
+    python scripts/bench_train.py det|rec --parallel --baseline <ref>   # ... each against <ref>'s one process
 
 det: batch 8 at 640x640 (DB, PP-OCRv4 mobile); rec: batch 64 at 48x320 (SVTR+CTC, PP-OCRv4 mobile), on the bundled
 real data. Every repetition is a fresh process; with ``--baseline`` the ref is checked out in a temporary
@@ -272,6 +273,8 @@ def main() -> None:
         for rep in range(args.repeat):
             for tree_name, tree in trees.items():
                 for set_name, (processes, threads) in sets.items():
+                    if tree_name != "this tree" and set_name != first:
+                        continue  # the baseline trains as it did: one process (its tree may not launch ranks)
                     name = tree_name if len(sets) == 1 else f"{tree_name}, {set_name}"
                     flops = rep == 0 and tree_name == "this tree" and set_name == first
                     runs.setdefault(name, []).append(run_once(tree, args, flops, processes, threads))
@@ -289,14 +292,20 @@ def main() -> None:
         f"{min(loads):.2f} to {max(loads):.2f}, median {statistics.median(loads):.2f}"
     )
     figures = {name: summary(name, result, gflop, peak) for name, result in runs.items()}
+
+    def ratios_to(reference: dict[str, float]) -> str:
+        return ", ".join(
+            f"{name} {figures[f'this tree, {name}']['samples_per_s'] / reference['samples_per_s']:.2f}x"
+            for name in sets
+        )
+
     if args.parallel:
-        for tree_name in trees:
-            base = figures[f"{tree_name}, {first}"]
-            ratios = ", ".join(
-                f"{set_name} {figures[f'{tree_name}, {set_name}']['samples_per_s'] / base['samples_per_s']:.2f}x"
-                for set_name in sets
-            )
-            print(f"{tree_name}: compute samples/s relative to {first}: {ratios}")
+        print(
+            f"this tree: compute samples/s relative to {first}: {ratios_to(figures[f'this tree, {first}'])}"
+        )
+        if args.baseline:
+            reference = figures[f"{args.baseline}, {first}"]
+            print(f"this tree vs {args.baseline} ({first}): compute samples/s {ratios_to(reference)}")
     if args.baseline and not args.parallel:
         base = figures[args.baseline]
         ours = figures["this tree"]

@@ -43,6 +43,17 @@ RULES = [
         "inference must not pull in training, losses, augmentation or MLflow",
     ),
     (
+        "ocrtrain.service",
+        [
+            "ocrtrain.engine",
+            "ocrtrain.losses",
+            "ocrtrain.tracking",
+            "ocrtrain.data.det_dataset",
+            "ocrtrain.data.rec_dataset",
+        ],
+        "the HTTP service serves the inference pipeline only",
+    ),
+    (
         "ocrtrain.postprocess",
         ["ocrtrain.models", "ocrtrain.engine"],
         "post-processing works on arrays, for training-time eval and inference alike",
