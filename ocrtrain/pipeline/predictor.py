@@ -52,15 +52,20 @@ class InferenceModel:
         return self._predictor.get_output_handle(self._output_name).copy_to_cpu()
 
 
+def require_onnx_graph(source: ModelSource, backend: str) -> None:
+    """An ONNX engine needs the model's ONNX graph: say how to get one when it has none."""
+    if source.onnx_file is None:
+        raise ModelSourceError(
+            f"{source.spec}: has no ONNX model (inference.onnx) for backend={backend}: export one from its "
+            "checkpoint with `python -m ocrtrain.export format=paddle,onnx`, or use backend=paddle"
+        )
+
+
 class OnnxRuntimeModel:
     """Runs a model's ONNX graph (``inference.onnx``, or the graph a zoo model ships) with ONNX Runtime."""
 
     def __init__(self, source: ModelSource, device: Device, cpu_threads: int = 2, enable_mkldnn: bool = True):
-        if source.onnx_file is None:
-            raise ModelSourceError(
-                f"{source.spec}: has no ONNX model (inference.onnx) for backend=onnxruntime: export one from its "
-                "checkpoint with `python -m ocrtrain.export format=paddle,onnx`, or use backend=paddle"
-            )
+        require_onnx_graph(source, "onnxruntime")
         try:
             import onnxruntime as ort
         except ImportError:
@@ -105,11 +110,7 @@ class OpenVinoModel:
     """Runs a model's ONNX graph with OpenVINO on the CPU (latency hint, ``cpu_threads`` inference threads)."""
 
     def __init__(self, source: ModelSource, device: Device, cpu_threads: int = 2, enable_mkldnn: bool = True):
-        if source.onnx_file is None:
-            raise ModelSourceError(
-                f"{source.spec}: has no ONNX model (inference.onnx) for backend=openvino: export one from its "
-                "checkpoint with `python -m ocrtrain.export format=paddle,onnx`, or use backend=paddle"
-            )
+        require_onnx_graph(source, "openvino")
         if device.kind != "cpu":
             raise DeviceUnavailableError(
                 f"device={device}: backend=openvino runs on cpu here; use backend=paddle or onnxruntime for {device}"
