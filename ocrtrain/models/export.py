@@ -53,19 +53,24 @@ ONNX_OPSET = 14
 
 
 def save_onnx(inference_dir: str | Path) -> Path:
-    """Convert the Paddle program that :func:`save_inference` wrote to ``inference_dir`` into ``inference.onnx``
-    beside it (paddle2onnx; the dynamic input dimensions stay dynamic)."""
+    """Convert the Paddle program in ``inference_dir`` (``inference.json`` as :func:`save_inference` writes it, or a
+    legacy ``inference.pdmodel``) into ``inference.onnx`` beside it (paddle2onnx; dynamic dimensions stay dynamic)."""
     try:
         import paddle2onnx
     except ImportError:
         raise ImportError("export format=onnx needs paddle2onnx: pip install 'ocrtrain[onnx]'") from None
     inference_dir = Path(inference_dir)
+    program = inference_dir / "inference.json"
+    if not program.is_file():
+        program = inference_dir / "inference.pdmodel"
     onnx_file = inference_dir / "inference.onnx"
     paddle2onnx.export(
-        str(inference_dir / "inference.json"),
+        str(program),
         str(inference_dir / "inference.pdiparams"),
         str(onnx_file),
         opset_version=ONNX_OPSET,
         enable_onnx_checker=True,
     )
+    if not onnx_file.is_file():  # paddle2onnx logs a failed conversion instead of raising
+        raise RuntimeError(f"paddle2onnx could not convert {program} (its log above says why)")
     return onnx_file

@@ -1,7 +1,8 @@
 """Where a ``det_model`` / ``rec_model`` / ``cls_model`` value points: the one place that resolves model specs.
 
 Accepted: a zoo name (``PP-OCRv4_mobile_det``; the ONNX-shipped v5/v6 ones run as a cached Paddle program, see
-:mod:`ocrtrain.pipeline.zoo_programs`, or on ONNX Runtime as the shipped graph), a local exported inference directory
+:mod:`ocrtrain.pipeline.zoo_programs`, or on an ONNX engine as the shipped graph; the v4 ones on an ONNX engine as a
+cached conversion), a local exported inference directory
 (docs/architecture.md: ``inference.json`` + ``inference.pdiparams`` and/or ``inference.onnx``, + ``inference.yml``),
 a legacy Paddle inference directory
 (``inference.pdmodel`` + ``inference.pdiparams``), or a URI whose scheme a resolver is registered for
@@ -12,6 +13,7 @@ model's kind (det, rec, cls) is checked against the role it was given.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 import sys
 from collections.abc import Callable
@@ -168,6 +170,14 @@ def _from_zoo_program(name: str, task: str) -> ModelSource:
 ONNX_BACKENDS = ("onnxruntime", "openvino")
 
 
+def _wants_onnx_graph(backend: str) -> bool:
+    """Whether a zoo model shipped as a Paddle program is converted to ONNX for ``backend``: always for an ONNX
+    engine, and for ``auto`` when the converter is installed (auto then prefers OpenVINO, measured faster)."""
+    return backend in ONNX_BACKENDS or (
+        backend == "auto" and importlib.util.find_spec("paddle2onnx") is not None
+    )
+
+
 def resolve_model_source(spec: str | Path, task: str, backend: str = "paddle") -> ModelSource:
     """Resolve ``spec`` for the ``task`` role ("det", "rec", "cls"), with clear errors for a wrong role.
 
@@ -188,8 +198,10 @@ def resolve_model_source(spec: str | Path, task: str, backend: str = "paddle") -
             settings = zoo_inference_yml(text, task)
             origin = f"{text} (model config conf/{task}/{text}.yaml)"
             return ModelSource(text, task, None, None, settings, origin, onnx_file=zoo_onnx_file(text))
-        if entry.onnx_file:
-            return _from_zoo_program(text, task)
+        if entry.onnx_file or _wants_onnx_graph(backend):
+            return _from_zoo_program(
+                text, task
+            )  # PP-OCRv4 on an ONNX engine: converted once, with its program
         directory = zoo_model_dir(text)
         return ModelSource(
             text,

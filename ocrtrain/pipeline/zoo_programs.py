@@ -1,16 +1,19 @@
-"""Zoo models that ship as ONNX graphs (PP-OCRv5, PP-OCRv6), as Paddle inference programs the pipeline can run.
+"""Zoo models in the form an engine needs that their wheel does not ship: the ONNX-shipped ones (PP-OCRv5,
+PP-OCRv6) as Paddle inference programs, the PP-OCRv4 ones (legacy Paddle programs) as ONNX graphs.
 
-The first use of such a name builds the model from its composed config, loads the shipped weights (checked against
-ONNX Runtime on load) and exports it like a trained model into a per-user cache (``~/.cache/ocrtrain/zoo``;
-``OCRTRAIN_CACHE`` moves it), keyed by the ONNX file's sha256 and ocrtrain's version. Later uses take the cached
-directory. A build goes to a temporary directory renamed into place at the end, so a process that is stopped, or
-two building at once, never leave a half-written directory behind.
+The first use of such a name builds the model from its composed config, loads the shipped weights (an ONNX graph's
+are checked against ONNX Runtime on load) and exports it like a trained model (PP-OCRv4: with ``inference.onnx``,
+checked against the model by running it in ONNX Runtime) into a per-user cache (``~/.cache/ocrtrain/zoo``;
+``OCRTRAIN_CACHE`` moves it), keyed by the sha256 of the shipped weights file and ocrtrain's version. Later uses
+take the cached directory. A build goes to a temporary directory renamed into place at the end, so a process that
+is stopped, or two building at once, never leave a half-written directory behind.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import importlib.util
 import os
 import shutil
 import sys
@@ -18,11 +21,16 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from ocrtrain.pipeline.configs import zoo_model_config
 from ocrtrain.pipeline.inference_settings import zoo_inference_yml
-from ocrtrain.zoo import zoo_entry, zoo_onnx_file
+from ocrtrain.pipeline.model_files import ModelSourceError
+from ocrtrain.zoo import zoo_entry, zoo_model_dir, zoo_onnx_file
+
+# width of the random input a converted graph is checked on (det: also its height; rec, cls: their own height)
+_PROBE_WIDTH = {"det": 320, "rec": 320, "cls": 192}
 
 
 def cache_root() -> Path:
@@ -44,13 +52,31 @@ def _ocrtrain_version() -> str:
         return "source"
 
 
-def _export(name: str, task: str, onnx_sha256: str, out_dir: Path) -> None:
+def _check_onnx(onnx_file: Path, probe: np.ndarray, expected: np.ndarray) -> None:
+    """Refuse a converted graph whose output on ``probe`` differs from the Paddle model's (``expected``)."""
+    import onnxruntime as ort
+
+    from ocrtrain.tasks import PARITY_TOLERANCE
+
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: probe})[0]
+    diff = float(np.abs(got - expected).max())
+    if diff > PARITY_TOLERANCE:
+        raise ModelSourceError(
+            f"{onnx_file}: the converted ONNX graph differs from the model by {diff:.2e} (tolerance "
+            f"{PARITY_TOLERANCE:.0e}); not used"
+        )
+
+
+def _export_trainable(name: str, task: str, cfg: dict, out_dir: Path, probe: np.ndarray) -> np.ndarray:
+    """Build the model of ``cfg``, load the shipped weights, save it as a program; its output on ``probe``."""
+    import paddle
+
     from ocrtrain.data.dictionary import CharDict
     from ocrtrain.models.builder import build_model
     from ocrtrain.models.export import save_inference
     from ocrtrain.models.loading import load_pretrained
 
-    cfg = zoo_model_config(name, task)
     head_args = (
         {"num_classes": CharDict.pretrained(cfg.get("dictionary", name)).num_classes} if task == "rec" else {}
     )
@@ -61,29 +87,63 @@ def _export(name: str, task: str, onnx_sha256: str, out_dir: Path) -> None:
         warnings.filterwarnings("ignore", message="Tensor do not have 'place' interface")
         load_pretrained(model, name).raise_if_poor()
         save_inference(model, out_dir, [None, 3, height, None])
+    with paddle.no_grad():
+        return model(paddle.to_tensor(probe)).numpy()  # eval mode: the one output the program has
+
+
+def _copy_shipped_program(name: str, task: str, out_dir: Path, probe: np.ndarray) -> np.ndarray:
+    """A model we only run (the orientation classifier): its shipped program as is; its output on ``probe``."""
+    from ocrtrain.pipeline.model_source import ModelSource
+    from ocrtrain.pipeline.predictor import load_predictor
+
+    for file_name in ("inference.pdmodel", "inference.pdiparams"):
+        shutil.copyfile(zoo_model_dir(name) / file_name, out_dir / file_name)
+    source = ModelSource(name, task, out_dir / "inference.pdmodel", out_dir / "inference.pdiparams")
+    return load_predictor(source, "cpu", "paddle", enable_mkldnn=False)(probe)
+
+
+def _export(name: str, task: str, weights_sha256: str, out_dir: Path, with_onnx: bool) -> None:
+    from ocrtrain.models.export import save_onnx
+
+    cfg = zoo_model_config(name, task)
+    height = int(cfg["image_shape"][0]) if "image_shape" in cfg else _PROBE_WIDTH[task]
+    probe = np.random.default_rng(0).standard_normal((1, 3, height, _PROBE_WIDTH[task])).astype("float32")
+    if "arch" in cfg:
+        expected = _export_trainable(name, task, cfg, out_dir, probe)
+    else:
+        expected = _copy_shipped_program(name, task, out_dir, probe)
+    if with_onnx:
+        _check_onnx(save_onnx(out_dir), probe, expected)
     meta = zoo_inference_yml(name, task)
-    meta["ocrtrain"] = {"task": task, "zoo_name": name, "onnx_sha256": onnx_sha256}
+    meta["ocrtrain"] = {"task": task, "zoo_name": name, "weights_sha256": weights_sha256}
     (out_dir / "inference.yml").write_text(yaml.safe_dump(meta, allow_unicode=True, sort_keys=False), "utf-8")
 
 
 def zoo_program_dir(name: str, rebuild: bool = False) -> Path:
-    """The cached exported directory of the ONNX-shipped zoo model ``name``, built on first use (or ``rebuild``)."""
+    """The cached exported directory of the zoo model ``name``, built on first use (or ``rebuild``): a Paddle
+    program for an ONNX-shipped model, a Paddle program and ``inference.onnx`` for a PP-OCRv4 one."""
     task = zoo_entry(name).task
     onnx_file = zoo_onnx_file(name)
-    if onnx_file is None:
-        raise ValueError(f"'{name}' does not ship as an ONNX graph")
-    onnx_sha256 = _sha256(onnx_file)
-    target = cache_root() / f"{name}-{onnx_sha256[:16]}-ocrtrain{_ocrtrain_version()}"
+    with_onnx = onnx_file is None
+    weights = zoo_model_dir(name) / "inference.pdiparams" if with_onnx else onnx_file
+    if with_onnx and importlib.util.find_spec("paddle2onnx") is None:
+        raise ModelSourceError(
+            f"{name}: running it on an ONNX engine converts it to ONNX once, which needs paddle2onnx: "
+            "pip install 'ocrtrain[onnx]' (or use backend=paddle)"
+        )
+    weights_sha256 = _sha256(weights)
+    target = cache_root() / f"{name}-{weights_sha256[:16]}-ocrtrain{_ocrtrain_version()}"
     if target.is_dir() and not rebuild:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     print(
-        f"ocrtrain: building the Paddle program of {name} from {onnx_file} into {target} (once)",
+        f"ocrtrain: building the {'ONNX graph' if with_onnx else 'Paddle program'} of {name} from {weights} "
+        f"into {target} (once)",
         file=sys.stderr,
     )
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}-"))
     try:
-        _export(name, task, onnx_sha256, staging)
+        _export(name, task, weights_sha256, staging, with_onnx)
         if (
             target.is_dir()
         ):  # rebuilding a damaged one: move it aside first (a rename cannot replace a directory)

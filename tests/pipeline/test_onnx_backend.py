@@ -1,6 +1,6 @@
-"""pipeline.backend=onnxruntime|openvino: the same results as paddle.inference for an exported pair and for the
-graphs PP-OCRv6 tiny ships (run as shipped, no Paddle program built), per-model backends, and models with no ONNX
-graph."""
+"""pipeline.backend=onnxruntime|openvino: the same results as paddle.inference for an exported pair, for the
+graphs PP-OCRv6 tiny ships (run as shipped, no Paddle program built) and for the PP-OCRv4 zoo pair (converted once),
+per-model backends, and models with no ONNX graph."""
 
 from __future__ import annotations
 
@@ -60,14 +60,39 @@ def test_each_model_takes_its_own_backend(onnx_exports, tmp_path, demo_dir):
         create_pipeline("OCR", rec_model=str(onnx_only))
 
 
-def test_a_model_without_an_onnx_graph_says_how_to_get_one(demo_dir, tmp_path):
-    with pytest.raises(
-        ModelSourceError, match=r"PP-OCRv4_mobile_det: has no ONNX model .*format=paddle,onnx"
-    ):
-        create_pipeline("OCR", backend="onnxruntime")
+def test_v4_zoo_models_are_converted_once_and_read_the_same(demo_dir, tmp_path, monkeypatch, capfd):
+    """The PP-OCRv4 names and the orientation classifier ship as legacy Paddle programs: an ONNX engine gets a
+    converted graph, built once into the cache and checked; it reads the demo images as the shipped programs do on
+    paddle."""
+    pytest.importorskip("paddle2onnx")
+    monkeypatch.setenv("OCRTRAIN_CACHE", str(tmp_path / "cache"))
+    options = {"use_textline_orientation": True}
+    create_pipeline("OCR", backend="onnxruntime", **options)
+    built = sorted((tmp_path / "cache" / "zoo").iterdir())
+    assert [p.name.rsplit("-", 2)[0] for p in built] == [
+        "PP-OCRv4_mobile_det",
+        "PP-OCRv4_mobile_rec",
+        "ch_ppocr_mobile_v2_cls",
+    ]
+    assert all((p / "inference.onnx").is_file() for p in built)
+    assert capfd.readouterr().err.count("building the ONNX graph") == 3
+    stamps = [(p / "inference.onnx").stat().st_mtime_ns for p in built]
+    _same_results(options, demo_dir)  # the second use takes the cached graphs
+    assert "building" not in capfd.readouterr().err
+    assert [(p / "inference.onnx").stat().st_mtime_ns for p in built] == stamps
+
+
+def test_a_model_without_an_onnx_graph_says_how_to_get_one(onnx_exports, demo_dir, tmp_path):
+    paddle_only = tmp_path / "det_paddle_only"
+    paddle_only.mkdir()
+    for name in ("inference.json", "inference.pdiparams", "inference.yml"):
+        (paddle_only / name).write_bytes((onnx_exports["det"]["export"] / name).read_bytes())
+    with pytest.raises(ModelSourceError, match=r"det_paddle_only: has no ONNX model .*format=paddle,onnx"):
+        create_pipeline("OCR", det_model=str(paddle_only), backend="onnxruntime")
     proc = run_module(
         "infer",
         f"input={demo_dir / 'images' / 'img_1.jpg'}",
+        f"det_model={paddle_only}",
         "pipeline.backend=onnxruntime",
         "save_path=null",
         cwd=tmp_path,
@@ -87,9 +112,7 @@ def test_auto_picks_the_fastest_engine_that_can_run_each_model(onnx_exports, dem
     exported = resolve_model_source(str(onnx_exports["det"]["export"]), "det", "auto")
     assert auto_backend(exported) == "openvino"
     assert auto_backend(exported, "gpu:0") == "paddle"  # OpenVINO runs on the CPU only here
-    assert (
-        auto_backend(resolve_model_source("PP-OCRv4_mobile_det", "det", "auto")) == "paddle"
-    )  # no ONNX graph
+    assert auto_backend(resolve_model_source("PP-OCRv4_mobile_det", "det", "auto")) == "openvino"  # converted
     v6 = resolve_model_source(
         "PP-OCRv6_tiny_rec", "rec", "auto"
     )  # its shipped graph, no Paddle program built
