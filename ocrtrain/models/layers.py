@@ -78,8 +78,10 @@ def conv_affine(
 
 def conv_norm(conv: nn.Conv2D | nn.Conv2DTranspose, norm: nn.Layer, x: paddle.Tensor) -> paddle.Tensor:
     """``norm(conv(x))``; a BatchNorm in eval mode (frozen, ``trainer.freeze_norm``) is the per-channel affine of its
-    running statistics, folded into the convolution in training (``conv_affine``). Its statistics get no gradient."""
-    if not (conv.training and isinstance(norm, nn.BatchNorm2D) and not norm.training):
+    running statistics, folded into the convolution in training (``conv_affine``). Its statistics get no gradient.
+    A BatchNorm built with ``use_global_stats=False`` normalises by the batch's statistics in either mode."""
+    frozen = isinstance(norm, nn.BatchNorm2D) and not norm.training and norm._use_global_stats is not False
+    if not (conv.training and frozen):
         return norm(conv(x))
     scale = norm.weight * paddle.rsqrt(norm._variance + norm._epsilon)
     return conv_affine(conv, x, scale, norm.bias - norm._mean * scale)

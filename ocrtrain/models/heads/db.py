@@ -32,6 +32,34 @@ class DBBranch(nn.Layer):
         return F.sigmoid(self.conv3(x))
 
 
+def training_only_branch(in_ch: int) -> DBBranch:
+    """A branch only training runs (no inference weights hold it), set up as PaddleOCR trains one from scratch:
+    Kaiming-uniform transposed convolutions with biases uniform in +-1/sqrt(mid channels), the 3x3 conv at Paddle's
+    default, BatchNorms with scale 1 and shift 1e-4 that normalise by the batch's statistics even when
+    ``trainer.freeze_norm`` freezes the pretrained ones: they have no statistics worth keeping, and frozen at their
+    initial ones they pass the neck's unnormalised levels on (std ~48 on the demo images: 61% of v6 tiny's auxiliary
+    probabilities saturated below 1e-3 or above 1 - 1e-3; 2% with batch statistics)."""
+    branch = DBBranch(in_ch)
+    mid = in_ch // 4
+    for conv in (branch.conv2, branch.conv3):
+        nn.initializer.KaimingUniform()(conv.weight)
+        nn.initializer.Uniform(-(mid**-0.5), mid**-0.5)(conv.bias)
+    branch.conv_bn1, branch.conv_bn2 = (
+        nn.BatchNorm2D(
+            mid,
+            weight_attr=nn.initializer.Constant(1.0),
+            bias_attr=nn.initializer.Constant(1e-4),
+            use_global_stats=False,
+        )
+        for _ in range(2)
+    )
+    return branch
+
+
+# PaddleOCR's auxiliary levels (PP-OCRv6): the neck's merged map at stride 16, 8 and 4, and its upsampling to stride 4
+AUX_UPSAMPLING = {"p4": 4, "p3": 2, "p2": 1}
+
+
 @register("head", "DBHead")
 class DBHead(nn.Layer):
     """Differentiable binarisation. Eval: the probability map N x 1 x H x W; train: ``{"maps": N x 3 x H x W}``,
@@ -39,28 +67,61 @@ class DBHead(nn.Layer):
 
     The shipped inference weights hold only the probability branch; the threshold branch starts as a copy of it
     (``adapt_weights``), a trained map of where text is, rather than noise.
+
+    ``aux_in_channels`` > 0 (PP-OCRv6): in training, a probability/threshold branch pair per auxiliary level of the
+    neck (``{"fuse": ..., "aux": {"p4"|"p3"|"p2": map}}``, UniRepLKFPN) predicts the same three maps, upsampled
+    bilinearly to stride 4 first: ``"aux_maps_<level>"``, deep supervision for the loss. Eval mode never runs them,
+    so the exported program is unchanged; no shipped inference weights hold them, so they start as PaddleOCR
+    trains them from scratch (``training_only_branch``).
     """
 
-    def __init__(self, in_channels: int, k: int = 50, fused: bool = False):
+    def __init__(self, in_channels: int, k: int = 50, fused: bool = False, aux_in_channels: int = 0):
         super().__init__()
         self.k = k
         self.binarize = DBBranch(in_channels, fused)
         self.thresh = DBBranch(in_channels, fused)
+        self.aux_binarize = self.aux_thresh = None
+        if aux_in_channels > 0:
+            self.aux_binarize = nn.LayerDict(
+                {lv: training_only_branch(aux_in_channels) for lv in AUX_UPSAMPLING}
+            )
+            self.aux_thresh = nn.LayerDict(
+                {lv: training_only_branch(aux_in_channels) for lv in AUX_UPSAMPLING}
+            )
 
     def forward(
-        self, x: paddle.Tensor, targets: dict[str, paddle.Tensor] | None = None
+        self, x: paddle.Tensor | dict, targets: dict[str, paddle.Tensor] | None = None
     ) -> paddle.Tensor | dict[str, paddle.Tensor]:
-        shrink = self.binarize(x)
+        features, aux_features = (x["fuse"], x["aux"]) if isinstance(x, dict) else (x, None)
+        shrink = self.binarize(features)
         if not self.training:
             return shrink
-        threshold = self.thresh(x)
-        binary = F.sigmoid(self.k * (shrink - threshold))
-        return {"maps": paddle.concat([shrink, threshold, binary], axis=1)}
+        out = {"maps": self.db_maps(shrink, self.thresh(features))}
+        if self.aux_binarize is None:
+            return out
+        if aux_features is None:
+            raise ValueError(
+                "DBHead: aux_in_channels needs a neck that returns its levels in training (UniRepLKFPN); "
+                "set the head's aux_in_channels to 0 for this neck"
+            )
+        for level, scale in AUX_UPSAMPLING.items():
+            level_features = aux_features[level]
+            if scale > 1:
+                level_features = F.interpolate(level_features, scale_factor=scale, mode="bilinear")
+            out[f"aux_maps_{level}"] = self.db_maps(
+                self.aux_binarize[level](level_features), self.aux_thresh[level](level_features)
+            )
+        return out
+
+    def db_maps(self, shrink: paddle.Tensor, threshold: paddle.Tensor) -> paddle.Tensor:
+        """Probability, threshold and approximate binary map on channels."""
+        return paddle.concat([shrink, threshold, F.sigmoid(self.k * (shrink - threshold))], axis=1)
 
     def adapt_weights(
         self, prefix: str, tensors: dict[str, np.ndarray], report: LoadReport, context: LoadContext
     ) -> None:
-        """A missing threshold branch starts as a copy of the probability branch.
+        """A missing threshold branch starts as a copy of the probability branch; missing auxiliary branches keep
+        their initialisation.
 
         Measured against the alternative of starting its output at the inference threshold 0.3 (so the binary map
         begins as the inference binarisation): on ICDAR 2015 (900 train / 100 dev images, batch 8, lr 4e-4,
@@ -71,3 +132,9 @@ class DBHead(nn.Layer):
             if key not in tensors and source in tensors:
                 tensors[key] = tensors[source]
                 report.initialised[key] = "copied from the probability (binarize) branch"
+        for name, value in self.state_dict().items():
+            if name.startswith("aux_") and prefix + name not in tensors:
+                tensors[prefix + name] = value.numpy()  # loaded as it is
+                report.initialised[prefix + name] = (
+                    "auxiliary branch (training only), initialised for training from scratch"
+                )

@@ -38,12 +38,21 @@ class RSEFPN(nn.Layer):
         return RSELayer(channels, channels // 4, 3, shortcut)
 
     def forward(self, features: list[paddle.Tensor]) -> paddle.Tensor:
-        # levels run coarsest first (3 -> 0), in PaddleOCR's order: graphs exported from its models (ONNX) list
-        # their weights in this order, and ``models.use_order`` joins them by position
-        top_down = (3, 2, 1, 0)
-        lateral = {i: self.ins_conv[i](features[i]) for i in top_down}
+        return self.fuse(self.top_down(features))
+
+    # levels run coarsest first (3 -> 0), in PaddleOCR's order: graphs exported from its models (ONNX) list their
+    # weights in this order, and ``models.use_order`` joins them by position
+    TOP_DOWN = (3, 2, 1, 0)
+
+    def top_down(self, features: list[paddle.Tensor]) -> dict[int, paddle.Tensor]:
+        """Level -> its lateral map plus the upsampled merged map of the level above (out_channels, stride 4 * 2^level)."""
+        lateral = {i: self.ins_conv[i](features[i]) for i in self.TOP_DOWN}
         merged = {3: lateral[3]}
-        for level in top_down[1:]:  # add the upsampled coarser map
+        for level in self.TOP_DOWN[1:]:
             merged[level] = lateral[level] + upsample_nearest(merged[level + 1], 2)
-        outs = {i: upsample_nearest(self.inp_conv[i](merged[i]), 2**i) for i in top_down}
-        return paddle.concat([outs[i] for i in top_down], axis=1)
+        return merged
+
+    def fuse(self, merged: dict[int, paddle.Tensor]) -> paddle.Tensor:
+        """Each merged level's output layer, upsampled to stride 4 and concatenated."""
+        outs = {i: upsample_nearest(self.inp_conv[i](merged[i]), 2**i) for i in self.TOP_DOWN}
+        return paddle.concat([outs[i] for i in self.TOP_DOWN], axis=1)

@@ -1,4 +1,8 @@
-"""UniRepLKFPN: the PP-OCRv6 detector's feature pyramid, RSEFPN with a large-kernel output layer per level."""
+"""UniRepLKFPN: the PP-OCRv6 detector's feature pyramid, RSEFPN with a large-kernel output layer per level.
+
+In training it also returns its merged maps at strides 16, 8 and 4 (PaddleOCR's "aux_p4/p3/p2") for the DB head's
+auxiliary branches: ``{"fuse": fused map, "aux": {"p4": ..., "p3": ..., "p2": ...}}``; eval returns the fused map.
+"""
 
 from __future__ import annotations
 
@@ -40,3 +44,10 @@ class UniRepLKFPN(RSEFPN):
 
     def output_layer(self, channels: int, shortcut: bool) -> nn.Layer:
         return LargeKernelRSELayer(channels, self.kernel, shortcut)
+
+    def forward(self, features: list[paddle.Tensor]) -> paddle.Tensor | dict:
+        merged = self.top_down(features)
+        fused = self.fuse(merged)
+        if not self.training:
+            return fused
+        return {"fuse": fused, "aux": {"p4": merged[2], "p3": merged[1], "p2": merged[0]}}
