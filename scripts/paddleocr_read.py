@@ -7,7 +7,8 @@ numpy and opencv versions ocrtrain does not use. Imports nothing from ocrtrain.
         --det-model-name PP-OCRv4_mobile_det --rec-model-name PP-OCRv4_mobile_rec img1.jpg img2.jpg
 
 Detection settings are passed explicitly (PaddleOCR's pipeline defaults differ from the exported model's own):
-``--limit-side-len 960 --limit-type max --thresh 0.3 --box-thresh 0.6 --unclip-ratio 1.5``.
+``--limit-side-len 960 --limit-type max --thresh 0.3 --box-thresh 0.6 --unclip-ratio 1.5``. With ``--crops`` the
+images are text-line crops read by the recogniser alone (``TextRecognition``; no --det needed).
 """
 
 from __future__ import annotations
@@ -22,17 +23,23 @@ os.environ.setdefault("PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK", "True")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--det", required=True)
+    parser.add_argument("--det")
     parser.add_argument("--rec", required=True)
-    parser.add_argument("--det-model-name", required=True)
+    parser.add_argument("--det-model-name")
     parser.add_argument("--rec-model-name", required=True)
     parser.add_argument("--limit-side-len", type=int, default=960)
     parser.add_argument("--limit-type", default="max")
     parser.add_argument("--thresh", type=float, default=0.3)
     parser.add_argument("--box-thresh", type=float, default=0.6)
     parser.add_argument("--unclip-ratio", type=float, default=1.5)
+    parser.add_argument("--crops", action="store_true", help="the images are text-line crops: recognise only")
     parser.add_argument("images", nargs="+")
     args = parser.parse_args()
+    if args.crops:
+        recognize(args.rec, args.rec_model_name, args.images)
+        return
+    if not (args.det and args.det_model_name):
+        parser.error("--det and --det-model-name are required unless --crops")
 
     from paddleocr import PaddleOCR
 
@@ -66,6 +73,16 @@ def main() -> None:
                     ensure_ascii=False,
                 )
             )
+
+
+def recognize(rec_dir: str, model_name: str, crops: list[str]) -> None:
+    from paddleocr import TextRecognition
+
+    model = TextRecognition(model_name=model_name, model_dir=rec_dir, device="cpu", enable_mkldnn=False)
+    for crop in crops:
+        for result in model.predict(crop):
+            line = {"image": crop, "rec_text": result["rec_text"], "rec_score": float(result["rec_score"])}
+            print(json.dumps(line, ensure_ascii=False))
 
 
 if __name__ == "__main__":
