@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +78,50 @@ def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 def run_ok(module: str, *args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     """:func:`run_module`, asserting that it succeeded."""
     return ok(run_module(module, *args, cwd=cwd, env=env))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(*args: str, cwd: Path, env: dict | None = None) -> Iterator[tuple[int, dict]]:
+    """``python -m ocrtrain.serve <args>`` on a free loopback port, once it answers /health: (port, health)."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ocrtrain.serve", f"port={port}", f"hydra.run.dir={cwd}/serve_run", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    health = json.load(r)
+                break
+            except OSError:
+                assert server.poll() is None, server.communicate()[1][-3000:]
+                assert time.monotonic() < deadline, "the service did not answer /health within 120 s"
+                time.sleep(0.5)
+        yield port, health
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def post_image(port: int, image: bytes) -> dict:
+    """The service's JSON answer to ``image`` posted as a raw body."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/ocr", data=image, headers={"content-type": "image/jpeg"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as r:
+        return json.load(r)
 
 
 @pytest.fixture(scope="session")

@@ -4,16 +4,13 @@ queue and the timeout, and the real ``python -m ocrtrain.serve`` process on loop
 from __future__ import annotations
 
 import base64
-import json
-import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import post_image, serving
 from starlette.testclient import TestClient
 
 from ocrtrain.service import ServiceLimits, create_app
@@ -121,41 +118,10 @@ def test_a_burst_beyond_the_queue_gets_503_and_a_slow_answer_504(photo):
     assert late.status_code == 504 and late.json()["error"].startswith("no answer within")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_entrypoint_on_loopback(photo, expected, tmp_path):
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ocrtrain.serve", f"port={port}", f"hydra.run.dir={tmp_path}/run"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    health = json.load(r)
-                break
-            except OSError:
-                assert server.poll() is None, server.communicate()[1][-3000:]
-                assert time.monotonic() < deadline, "the service did not answer /health within 120 s"
-                time.sleep(0.5)
+    with serving(cwd=tmp_path) as (port, health):
         assert health["rec_model"] == "PP-OCRv4_mobile_rec"
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/ocr", data=photo, headers={"content-type": "image/jpeg"}
-        )
-        with urllib.request.urlopen(request, timeout=60) as r:
-            assert_same_result(json.load(r), expected)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        assert_same_result(post_image(port, photo), expected)
 
 
 def test_a_model_that_cannot_load_is_one_line_before_the_port_opens(tmp_path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_ok
+from conftest import REPO, free_port, post_image, run_ok, serving
 from mlflow.tracking import MlflowClient
 
 from ocrtrain.mlflow_registry import encode_image
@@ -29,12 +28,6 @@ SMALL = [
     "trainer.progress=false",
 ]
 IMAGE = REPO / "datasets" / "icdar2015_demo" / "images" / "img_11.jpg"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
@@ -139,6 +132,16 @@ def test_infer_with_the_registered_model_equals_the_exported_dir(workspace, stor
         "infer", f"input={IMAGE}", "det_model=models:/demo-det@champion", cwd=workspace["cwd"]
     ).stdout
     assert from_dir["rec_text"][0] in out
+
+
+def test_the_service_serves_a_registered_model_by_alias(workspace, store, tmp_path):
+    from ocrtrain import create_pipeline
+
+    (from_dir,) = create_pipeline("OCR", det_model=str(workspace["export_dir"])).predict(str(IMAGE))
+    with serving("det_model=models:/demo-det@champion", cwd=tmp_path, env=dict(os.environ)) as (port, health):
+        assert health["det_model"] == "models:/demo-det@champion"
+        answer = post_image(port, IMAGE.read_bytes())
+    assert answer["dt_polys"] == from_dir["dt_polys"] and answer["rec_text"] == from_dir["rec_text"]
 
 
 def test_registry_uri_errors(workspace, store):
