@@ -41,5 +41,5 @@ def test_a_preset_trains_a_step_on_the_demo_data(preset, tmp_path):
     preset_cfg = yaml.safe_load((REPO / "ocrtrain" / "conf" / "experiment" / f"{preset}.yaml").read_text())
     resolved = yaml.safe_load((run_dir / "config_resolved.yaml").read_text())
     assert resolved[kind]["optimizer"]["lr"] == preset_cfg[kind]["optimizer"]["lr"]
-    assert resolved["trainer"]["freeze"] == preset_cfg["trainer"]["freeze"]
+    assert resolved["trainer"]["freeze"] == preset_cfg["trainer"].get("freeze", [])
     assert resolved["trainer"]["eval_every_steps"] == preset_cfg["trainer"]["eval_every_steps"]
