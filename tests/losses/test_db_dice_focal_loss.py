@@ -147,6 +147,7 @@ def test_pp_ocrv6_tiny_det_trains_with_it_and_its_checkpoint_loads(tmp_path):
         "trainer.batch_size=2",
         "trainer.num_workers=0",
         "trainer.log_every_steps=1",
+        "tracking.enabled=false",
         cwd=tmp_path,
     )
     (run_dir,) = list((tmp_path / "outputs" / "train").iterdir())
