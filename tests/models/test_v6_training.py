@@ -52,6 +52,12 @@ def test_one_step_from_the_shipped_weights_lowers_the_loss_and_exports(name, in_
     # the small BatchNorm-folded weights of the fused form (at 1e-4 one step raised v6 tiny det's loss 8.2 -> 50)
     before, after = losses_around_one_step(task, model, batch, lr=2e-5)
     assert after["loss"] < before["loss"]
+    if (
+        task.kind == "det"
+    ):  # PaddleOCR's v6 loss: DiceFocal on the main maps plus the weighted auxiliary levels
+        main = before["loss_shrink_maps"] + before["loss_threshold_maps"] + before["loss_binary_maps"]
+        aux = 0.2 * before["loss_aux_p4"] + 0.3 * before["loss_aux_p3"] + 0.4 * before["loss_aux_p2"]
+        assert before["loss"] == pytest.approx(main + aux, rel=1e-5)
 
     model.eval()
     save_inference(model, tmp_path, task.export_input_shape())
