@@ -36,7 +36,14 @@ def test_a_preset_trains_a_step_on_the_demo_data(preset, tmp_path):
     assert "done: 1 steps" in out
     (run_dir,) = list((tmp_path / "outputs" / "train").iterdir())
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert rows[0]["step"] == 1 and math.isfinite(rows[0]["loss"])
+    losses = [r for r in rows if "loss" in r]
+    assert losses[0]["step"] == 1 and math.isfinite(losses[0]["loss"])
+    # the presets evaluate the pretrained weights first: `best` is the better of them and the fine-tune
+    metric = "hmean" if kind == "det" else "acc"
+    evals = {r["step"]: r[f"eval/{metric}"] for r in rows if f"eval/{metric}" in r}
+    assert sorted(evals) == [0, 1]
+    best = json.loads((run_dir / "checkpoints" / "best" / "state.json").read_text())
+    assert best["best_metric"] == max(evals.values()) and evals[best["best_step"]] == best["best_metric"]
 
     preset_cfg = yaml.safe_load((REPO / "ocrtrain" / "conf" / "experiment" / f"{preset}.yaml").read_text())
     resolved = yaml.safe_load((run_dir / "config_resolved.yaml").read_text())

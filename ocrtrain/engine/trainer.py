@@ -80,6 +80,8 @@ class TrainerConfig:
         100, POSITIVE_INT_OR_NULL
     )  # `latest` also after every eval and on exit
     early_stopping_patience: int | None = field(None, POSITIVE_INT_OR_NULL)  # evaluations without improvement
+    # evaluate the starting weights before the first step: `best` is then never worse than where the run started
+    eval_at_start: bool = field(False, BOOLEAN)
     seed: int = field(42, NON_NEGATIVE_INT)
     progress: bool = field(True, BOOLEAN)
     freeze_norm: bool = field(False, BOOLEAN)  # BatchNorm keeps (and uses) its pretrained running statistics
@@ -364,8 +366,10 @@ class Trainer:
         bar: tqdm,
     ) -> None:
         cfg = self.cfg
-        if state["eval_pending"]:  # the run was stopped during this step's evaluation
-            self._evaluate(bare_model, optimizer, state, total_steps)
+        if state["eval_pending"] or (cfg.eval_at_start and state["global_step"] == 0):
+            self._evaluate(
+                bare_model, optimizer, state, total_steps
+            )  # (pending: stopped during this evaluation)
         if state["global_step"] >= total_steps:
             return
         set_train_mode(model, cfg.freeze_norm)
