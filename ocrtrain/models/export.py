@@ -50,6 +50,8 @@ def save_inference(model: nn.Layer, out_dir: str | Path, input_shape: list[int |
 
 
 ONNX_OPSET = 14
+# an exported program (or ONNX graph) may differ from the model it was exported from by at most this (max abs)
+PARITY_TOLERANCE = 1e-4
 
 
 def save_onnx(inference_dir: str | Path) -> Path:

@@ -8,12 +8,26 @@ kind from its graph (the shape of its output), for directories without an ``infe
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class ModelSourceError(ValueError):
     """A model spec that cannot be resolved, a damaged model file, or a model that does not fit its role."""
+
+
+@dataclass
+class ModelSource:
+    spec: str  # what the user wrote
+    task: str  # "det" | "rec" | "cls"
+    model_file: Path | None  # the Paddle program (None: the model has only an ONNX graph)
+    params_file: Path | None
+    meta: dict[str, Any] = field(
+        default_factory=dict
+    )  # inference.yml content (zoo models: built from config)
+    origin: str = ""  # where ``meta`` comes from, for error messages
+    onnx_file: Path | None = None  # the ONNX graph, if the model has one (``export format=onnx`` writes it)
 
 
 @dataclass(frozen=True)

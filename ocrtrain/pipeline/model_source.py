@@ -17,14 +17,19 @@ import importlib.util
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ocrtrain.pipeline.inference_settings import zoo_inference_yml
-from ocrtrain.pipeline.model_files import ModelSourceError, check_params, read_graph, task_of_graph
+from ocrtrain.pipeline.model_files import (
+    ModelSource,
+    ModelSourceError,
+    check_params,
+    read_graph,
+    task_of_graph,
+)
 from ocrtrain.pipeline.zoo_programs import zoo_program_dir
 from ocrtrain.zoo import ZOO, zoo_model_dir, zoo_onnx_file
 
@@ -46,19 +51,6 @@ _URI_RE = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*):/")
 def register_uri_resolver(scheme: str, resolve: Callable[[str], Path]) -> None:
     """Make ``<scheme>:/...`` model specs resolve through ``resolve`` (URI -> local inference directory)."""
     URI_RESOLVERS[scheme] = resolve
-
-
-@dataclass
-class ModelSource:
-    spec: str  # what the user wrote
-    task: str  # "det" | "rec" | "cls"
-    model_file: Path | None  # the Paddle program (None: the model has only an ONNX graph)
-    params_file: Path | None
-    meta: dict[str, Any] = field(
-        default_factory=dict
-    )  # inference.yml content (zoo models: built from config)
-    origin: str = ""  # where ``meta`` comes from, for error messages
-    onnx_file: Path | None = None  # the ONNX graph, if the model has one (``export format=onnx`` writes it)
 
 
 def _resolve_uri(scheme: str, text: str) -> Path:

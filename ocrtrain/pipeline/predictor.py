@@ -8,8 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ocrtrain.devices import Device, DeviceUnavailableError, configure_inference, parse_device
-from ocrtrain.pipeline.model_files import ModelSourceError
-from ocrtrain.pipeline.model_source import ModelSource
+from ocrtrain.pipeline.model_files import ModelSource, ModelSourceError
 
 Predictor = Callable[[np.ndarray], np.ndarray]  # float32 N x C x H x W batch -> the model's first output
 

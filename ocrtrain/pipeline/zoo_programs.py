@@ -26,7 +26,7 @@ import yaml
 
 from ocrtrain.pipeline.configs import zoo_model_config
 from ocrtrain.pipeline.inference_settings import zoo_inference_yml
-from ocrtrain.pipeline.model_files import ModelSourceError
+from ocrtrain.pipeline.model_files import ModelSource, ModelSourceError
 from ocrtrain.zoo import zoo_entry, zoo_model_dir, zoo_onnx_file
 
 # width of the random input a converted graph is checked on (det: also its height; rec, cls: their own height)
@@ -56,7 +56,7 @@ def _check_onnx(onnx_file: Path, probe: np.ndarray, expected: np.ndarray) -> Non
     """Refuse a converted graph whose output on ``probe`` differs from the Paddle model's (``expected``)."""
     import onnxruntime as ort
 
-    from ocrtrain.tasks import PARITY_TOLERANCE
+    from ocrtrain.models.export import PARITY_TOLERANCE
 
     session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: probe})[0]
@@ -93,7 +93,6 @@ def _export_trainable(name: str, task: str, cfg: dict, out_dir: Path, probe: np.
 
 def _copy_shipped_program(name: str, task: str, out_dir: Path, probe: np.ndarray) -> np.ndarray:
     """A model we only run (the orientation classifier): its shipped program as is; its output on ``probe``."""
-    from ocrtrain.pipeline.model_source import ModelSource
     from ocrtrain.pipeline.predictor import load_predictor
 
     for file_name in ("inference.pdmodel", "inference.pdiparams"):

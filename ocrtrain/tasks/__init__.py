@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-# largest output difference allowed between two computations of one model (checkpoint loads, export parity)
-PARITY_TOLERANCE = 1e-4
+from ocrtrain.models.export import PARITY_TOLERANCE
 
 
 def build_task(cfg: DictConfig):
