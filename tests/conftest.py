@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import socket
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import paddle
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
@@ -22,6 +24,11 @@ DEMO = REPO / "datasets" / "icdar2015_demo"
 DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 sys.path.insert(0, str(REPO / "scripts"))  # the benchmark scripts hold the configured peer (RapidOCR)
+
+# paddle's own handler for fatal signals prints nothing under pytest: a crash in native code would end the run with
+# no trace of the test; Python's handler names the test's stack instead
+paddle.disable_signal_handler()
+faulthandler.enable(file=sys.__stderr__, all_threads=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
