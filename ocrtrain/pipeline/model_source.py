@@ -149,13 +149,8 @@ def _from_directory(path: Path, text: str, task: str) -> ModelSource:
 
 
 def _from_zoo_program(name: str, task: str) -> ModelSource:
-    """An ONNX-shipped zoo model, through its cached Paddle program (rebuilt if the cached files are damaged)."""
-    directory = zoo_program_dir(name)
-    try:
-        return _from_directory(directory, name, task)
-    except ModelSourceError as e:
-        print(f"ocrtrain: the cached program of {name} is damaged ({e}); rebuilding it", file=sys.stderr)
-    return _from_directory(zoo_program_dir(name, rebuild=True), name, task)
+    """An ONNX-shipped zoo model through its cached Paddle program, or a PP-OCRv4 one through its cached ONNX graph."""
+    return _from_directory(zoo_program_dir(name), name, task)
 
 
 # inference engines that run a model's ONNX graph

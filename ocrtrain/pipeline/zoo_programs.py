@@ -5,8 +5,10 @@ The first use of such a name builds the model from its composed config, loads th
 are checked against ONNX Runtime on load) and exports it like a trained model (PP-OCRv4: with ``inference.onnx``,
 checked against the model by running it in ONNX Runtime) into a per-user cache (``~/.cache/ocrtrain/zoo``;
 ``OCRTRAIN_CACHE`` moves it), keyed by the sha256 of the shipped weights file and ocrtrain's version. Later uses
-take the cached directory. A build goes to a temporary directory renamed into place at the end, so a process that
-is stopped, or two building at once, never leave a half-written directory behind.
+take the cached directory after checking every file against the sha256 recorded when it was built (``files.sha256``):
+a file truncated, changed or missing since is reported and the directory rebuilt. A build goes to a temporary
+directory renamed into place at the end, so a process that is stopped, or two building at once, never leave a
+half-written directory behind.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from ocrtrain.pipeline.inference_settings import zoo_inference_yml
 from ocrtrain.pipeline.model_files import ModelSource, ModelSourceError
 from ocrtrain.zoo import zoo_entry, zoo_model_dir, zoo_onnx_file
 
+MANIFEST = "files.sha256"  # '<sha256>  <file name>' per built file
+
 # width of the random input a converted graph is checked on (det: also its height; rec, cls: their own height)
 _PROBE_WIDTH = {"det": 320, "rec": 320, "cls": 192}
 
@@ -43,6 +47,26 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _write_manifest(directory: Path) -> None:
+    files = sorted(f for f in directory.iterdir() if f.is_file() and f.name != MANIFEST)
+    (directory / MANIFEST).write_text("".join(f"{_sha256(f)}  {f.name}\n" for f in files), "utf-8")
+
+
+def _damage(directory: Path) -> str | None:
+    """What is wrong with a cached directory (a file missing or not as built), or None."""
+    manifest = directory / MANIFEST
+    if not manifest.is_file():
+        return f"{manifest} is missing"
+    for line in manifest.read_text("utf-8").splitlines():
+        digest, _, file_name = line.partition("  ")
+        path = directory / file_name
+        if not path.is_file():
+            return f"{path} is missing"
+        if _sha256(path) != digest:
+            return f"{path} is not the file that was built"
+    return None
 
 
 def _ocrtrain_version() -> str:
@@ -116,10 +140,11 @@ def _export(name: str, task: str, weights_sha256: str, out_dir: Path, with_onnx:
     meta = zoo_inference_yml(name, task)
     meta["ocrtrain"] = {"task": task, "zoo_name": name, "weights_sha256": weights_sha256}
     (out_dir / "inference.yml").write_text(yaml.safe_dump(meta, allow_unicode=True, sort_keys=False), "utf-8")
+    _write_manifest(out_dir)
 
 
-def zoo_program_dir(name: str, rebuild: bool = False) -> Path:
-    """The cached exported directory of the zoo model ``name``, built on first use (or ``rebuild``): a Paddle
+def zoo_program_dir(name: str) -> Path:
+    """The cached exported directory of the zoo model ``name``, built on first use (rebuilt when damaged): a Paddle
     program for an ONNX-shipped model, a Paddle program and ``inference.onnx`` for a PP-OCRv4 one."""
     task = zoo_entry(name).task
     onnx_file = zoo_onnx_file(name)
@@ -132,8 +157,11 @@ def zoo_program_dir(name: str, rebuild: bool = False) -> Path:
         )
     weights_sha256 = _sha256(weights)
     target = cache_root() / f"{name}-{weights_sha256[:16]}-ocrtrain{_ocrtrain_version()}"
-    if target.is_dir() and not rebuild:
-        return target
+    if target.is_dir():
+        damage = _damage(target)
+        if damage is None:
+            return target
+        print(f"ocrtrain: the cached program of {name} is damaged ({damage}); rebuilding it", file=sys.stderr)
     target.parent.mkdir(parents=True, exist_ok=True)
     print(
         f"ocrtrain: building the {'ONNX graph' if with_onnx else 'Paddle program'} of {name} from {weights} "
