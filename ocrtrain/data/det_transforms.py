@@ -195,6 +195,22 @@ def threshold_map(
     return canvas * (thresh_max - thresh_min) + thresh_min, mask
 
 
+def train_geometry(
+    img: np.ndarray,
+    polys: list[np.ndarray],
+    ignore: list[bool],
+    aug: A.Compose,
+    rngs: tuple[np.random.Generator, random.Random],
+    size: int = 640,
+) -> tuple[np.ndarray, list[np.ndarray], list[bool]]:
+    """The training crop of one image (augmented, cropped to ``size``) with the polygons it keeps; every random
+    choice comes from ``rngs`` (numpy, python), so one seed gives one result."""
+    rng, py_random = rngs
+    aug.set_random_state(rng, py_random)
+    img, polys = augment(aug, pad_to_min_side(img), polys)
+    return text_keeping_crop(img, polys, ignore, rng, size)
+
+
 def train_transform(
     img: np.ndarray,
     polys: list[np.ndarray],
@@ -203,12 +219,8 @@ def train_transform(
     rngs: tuple[np.random.Generator, random.Random],
     size: int = 640,
 ) -> dict[str, np.ndarray]:
-    """Augment, crop to ``size`` and build the DB targets for one image; every random choice comes from ``rngs``
-    (numpy, python), so one seed gives one result."""
-    rng, py_random = rngs
-    aug.set_random_state(rng, py_random)
-    img, polys = augment(aug, pad_to_min_side(img), polys)
-    img, polys, ignore = text_keeping_crop(img, polys, ignore, rng, size)
+    """The training crop of one image (:func:`train_geometry`) and its DB targets."""
+    img, polys, ignore = train_geometry(img, polys, ignore, aug, rngs, size)
     shrink, shrink_mask = shrink_map((size, size), polys, ignore)
     thresh, thresh_mask = threshold_map((size, size), polys, ignore)
     return {

@@ -173,3 +173,34 @@ def test_split_is_deterministic_and_complete(tmp_path):
     assert [len(three[k]) for k in ("train", "val", "test")] == [70, 20, 10]
     with pytest.raises(ValueError, match="2 or 3 non-negative"):
         parts(0, [1.0], "e")
+
+
+def test_text_scale_script_compares_training_crops_with_evaluation(demo_dir):
+    """scripts/det_text_scale.py: evaluation heights are the labelled words' at the eval resize (1280x720 -> x736/720)."""
+    out = subprocess.run(
+        [sys.executable, "scripts/det_text_scale.py", "--root", str(demo_dir), "--train", "train.txt"]
+        + ["--val", "val.txt", "--crops", "6"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+        check=True,
+    ).stdout
+    samples, _ = read_labels("val.txt", demo_dir, kind="det")
+    heights = [
+        min(cv2.minAreaRect(p.astype(np.float32))[1]) * 736 / 720
+        for s in samples
+        for p, ign in zip(s.polys, s.ignore, strict=True)
+        if not ign
+    ]
+    rows = {line.split("  ")[0]: line.split() for line in out.splitlines() if "words" in line}
+    evaluation, training = rows["evaluation"], rows["training crops"]
+
+    def median(row: list[str]) -> float:
+        return float(row[row.index("median") + 1])
+
+    assert int(evaluation[1]) == len(heights) and median(evaluation) == pytest.approx(
+        np.median(heights), abs=0.05
+    )
+    assert int(training[2]) > 0  # the crops kept words
+    assert float(out.rsplit(":", 1)[1]) == pytest.approx(median(training) / median(evaluation), abs=0.01)
