@@ -17,7 +17,7 @@ from ocrtrain.data.common import (
     split_item,
     usable_images,
 )
-from ocrtrain.data.det_transforms import build_augment, eval_transform, train_transform
+from ocrtrain.data.det_transforms import build_augment, eval_transform, train_geometry, train_targets
 from ocrtrain.data.readers import read_labels
 from ocrtrain.data.readers.base import DetSample
 
@@ -84,7 +84,7 @@ class DetDataset(Dataset):
             }
         if self._aug is None:
             self._aug = build_augment()
-        return train_transform(
+        crop = train_geometry(
             img,
             [p.copy() for p in sample.polys],
             list(sample.ignore),
@@ -92,3 +92,4 @@ class DetDataset(Dataset):
             sample_rngs(seed),
             self.crop_size,
         )
+        return train_targets(*crop)

@@ -211,18 +211,11 @@ def train_geometry(
     return text_keeping_crop(img, polys, ignore, rng, size)
 
 
-def train_transform(
-    img: np.ndarray,
-    polys: list[np.ndarray],
-    ignore: list[bool],
-    aug: A.Compose,
-    rngs: tuple[np.random.Generator, random.Random],
-    size: int = 640,
-) -> dict[str, np.ndarray]:
-    """The training crop of one image (:func:`train_geometry`) and its DB targets."""
-    img, polys, ignore = train_geometry(img, polys, ignore, aug, rngs, size)
-    shrink, shrink_mask = shrink_map((size, size), polys, ignore)
-    thresh, thresh_mask = threshold_map((size, size), polys, ignore)
+def train_targets(img: np.ndarray, polys: list[np.ndarray], ignore: list[bool]) -> dict[str, np.ndarray]:
+    """A training crop (from :func:`train_geometry`) as the network input with its DB targets."""
+    shape = img.shape[:2]
+    shrink, shrink_mask = shrink_map(shape, polys, ignore)
+    thresh, thresh_mask = threshold_map(shape, polys, ignore)
     return {
         "image": normalize_det(img),
         "shrink_map": shrink,

@@ -23,9 +23,8 @@ class ModelSource:
     task: str  # "det" | "rec" | "cls"
     model_file: Path | None  # the Paddle program (None: the model has only an ONNX graph)
     params_file: Path | None
-    meta: dict[str, Any] = field(
-        default_factory=dict
-    )  # inference.yml content (zoo models: built from config)
+    # inference.yml content (zoo models: built from config)
+    meta: dict[str, Any] = field(default_factory=dict)
     origin: str = ""  # where ``meta`` comes from, for error messages
     onnx_file: Path | None = None  # the ONNX graph, if the model has one (``export format=onnx`` writes it)
 
