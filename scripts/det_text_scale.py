@@ -1,4 +1,5 @@
-"""How tall text is in detection training crops compared with evaluation, in pixels of the network's input.
+"""How tall text is in detection training crops compared with evaluation, in pixels of the network's input, and how
+many training crops hold no word to learn.
 
     python scripts/det_text_scale.py --root DIR --train train900.txt --val dev100.txt [--crops 300] [--crop-size 640]
         [--limit-side-len 736 --limit-type min]
@@ -50,6 +51,7 @@ def main() -> None:
     val = [s for f in args.val for s in read_labels(f, args.root, False, kind="det")[0]]
     aug, pick = build_augment(), np.random.default_rng(0)
     train_h: list[float] = []
+    without_words = 0
     for seed in tqdm(range(args.crops), desc="training crops"):
         sample = train[int(pick.integers(len(train)))]
         img = load_image(sample.image_path, sample.file, sample.line_no)
@@ -58,6 +60,7 @@ def main() -> None:
             img, polys, list(sample.ignore), aug, sample_rngs(seed), args.crop_size
         )
         train_h += word_heights(kept, ignore)
+        without_words += all(ignore)
     val_h: list[float] = []
     for sample in tqdm(val, desc="evaluation images"):
         h, w = load_image(sample.image_path, sample.file, sample.line_no).shape[:2]
@@ -70,6 +73,9 @@ def main() -> None:
             f"{name:15s} {len(heights):6d} words   height px: p25 {p25:5.1f}  median {p50:5.1f}  p75 {p75:5.1f}"
         )
     print(f"median ratio training / evaluation: {np.median(train_h) / np.median(val_h):.2f}")
+    print(
+        f"training crops without a word to learn (only don't-care text or none): {without_words} of {args.crops}"
+    )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,13 @@ from ocrtrain.data.common import (
     split_item,
     usable_images,
 )
-from ocrtrain.data.det_transforms import build_augment, eval_transform, train_geometry, train_targets
+from ocrtrain.data.det_transforms import (
+    build_augment,
+    copy_paste,
+    eval_transform,
+    train_geometry,
+    train_targets,
+)
 from ocrtrain.data.readers import read_labels
 from ocrtrain.data.readers.base import DetSample
 
@@ -38,6 +44,7 @@ class DetDataset(Dataset):
         skip_bad: bool = False,
         seed: int = 0,
         crop_size: int = 640,
+        copy_paste: float = 0.0,
         limit_side_len: int = 736,
         limit_type: str = "min",
     ):
@@ -45,6 +52,7 @@ class DetDataset(Dataset):
         if mode not in ("train", "eval"):
             raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
         self.mode, self.skip_bad, self.seed, self.crop_size = mode, skip_bad, seed, crop_size
+        self.copy_paste = copy_paste  # the share of another image's boxes pasted in (0: off)
         self.limit_side_len, self.limit_type = limit_side_len, limit_type
         self.skipped = SkipLog()
         per_file = []
@@ -68,11 +76,13 @@ class DetDataset(Dataset):
         skipped = f", {len(self.skipped)} skipped (data.skip_bad=true)" if len(self.skipped) else ""
         return f"{len(self.samples)} images, {self.empty_images} with no boxes (trained on as all background){skipped}"
 
+    @staticmethod
+    def _load(sample: DetSample) -> np.ndarray:
+        return load_image(sample.image_path, sample.file, sample.line_no)
+
     def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
         index, seed = split_item(item, self.seed)
-        sample, img = load_or_next(
-            self.samples, index, lambda s: load_image(s.image_path, s.file, s.line_no), self.skip_bad
-        )
+        sample, img = load_or_next(self.samples, index, self._load, self.skip_bad)
         if self.mode == "eval":
             image, (h, w) = eval_transform(img, self.limit_side_len, self.limit_type)
             return {
@@ -84,12 +94,13 @@ class DetDataset(Dataset):
             }
         if self._aug is None:
             self._aug = build_augment()
-        crop = train_geometry(
-            img,
-            [p.copy() for p in sample.polys],
-            list(sample.ignore),
-            self._aug,
-            sample_rngs(seed),
-            self.crop_size,
-        )
-        return train_targets(*crop)
+        rngs = sample_rngs(seed)
+        polys, ignore = [p.copy() for p in sample.polys], list(sample.ignore)
+        if self.copy_paste > 0:
+            donor, donor_img = load_or_next(
+                self.samples, int(rngs[0].integers(len(self.samples))), self._load, self.skip_bad
+            )
+            img, polys, ignore = copy_paste(
+                img, polys, ignore, (donor_img, donor.polys, donor.ignore), rngs[0], self.copy_paste
+            )
+        return train_targets(*train_geometry(img, polys, ignore, self._aug, rngs, self.crop_size))

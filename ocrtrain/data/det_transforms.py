@@ -10,6 +10,7 @@ import numpy as np
 import pyclipper
 from shapely.geometry import Polygon
 
+from ocrtrain.crop import crop_text_region
 from ocrtrain.preprocess import normalize_det, resize_det
 
 
@@ -65,6 +66,15 @@ def _pick_span(ranges: list[np.ndarray], rng: np.random.Generator) -> tuple[int,
     return lo, hi
 
 
+def _inside(poly: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> bool:
+    return bool(((poly[:, 0] >= x0) & (poly[:, 0] <= x1) & (poly[:, 1] >= y0) & (poly[:, 1] <= y1)).all())
+
+
+def _outside(poly: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> bool:
+    xs, ys = poly[:, 0], poly[:, 1]
+    return bool(xs.max() < x0 or xs.min() > x1 or ys.max() < y0 or ys.min() > y1)
+
+
 def text_keeping_crop(
     img: np.ndarray,
     polys: list[np.ndarray],
@@ -74,13 +84,19 @@ def text_keeping_crop(
     max_tries: int = 50,
     min_side_ratio: float = 0.1,
 ) -> tuple[np.ndarray, list[np.ndarray], list[bool]]:
-    """EAST-style random crop whose borders never cut through text, resized (ratio kept) and padded to size x size.
+    """EAST-style random crop whose borders never cut through text to learn, resized (ratio kept) and padded to
+    size x size.
 
-    Crop borders are drawn from rows/columns that no polygon covers, so each polygon is wholly in or out.
+    Crop borders are drawn from rows/columns that no text to learn covers, and a crop must hold some of that text,
+    as in PaddleOCR's EastRandomCropData. Don't-care text neither blocks a border nor qualifies a crop: on ICDAR 2015
+    (63% of boxes are '###') letting it do both left 31% of training crops without a word to learn, against 3%.
+    A polygon the crop cuts (don't-care text; text rotated past the image edge) is kept, clipped to the crop, so
+    its visible part is masked or learned, never taught as background.
     """
     h, w = img.shape[:2]
+    care = [p for p, ign in zip(polys, ignore, strict=True) if not ign]
     occupied_x, occupied_y = np.zeros(w, np.int32), np.zeros(h, np.int32)
-    for p in polys:
+    for p in care:
         x0, x1 = np.clip([np.floor(p[:, 0].min()), np.ceil(p[:, 0].max())], 0, w - 1).astype(int)
         y0, y1 = np.clip([np.floor(p[:, 1].min()), np.ceil(p[:, 1].max())], 0, h - 1).astype(int)
         occupied_x[x0 : x1 + 1] = 1
@@ -93,10 +109,7 @@ def text_keeping_crop(
             y0, y1 = _pick_span(free_y, rng)
             if x1 - x0 < min_side_ratio * w or y1 - y0 < min_side_ratio * h:
                 continue
-            inside = [
-                ((p[:, 0] >= x0) & (p[:, 0] <= x1) & (p[:, 1] >= y0) & (p[:, 1] <= y1)).all() for p in polys
-            ]
-            if polys and not any(inside):
+            if care and not any(_inside(p, x0, y0, x1, y1) for p in care):
                 continue
             box = (x0, y0, x1 - x0, y1 - y0)
             break
@@ -105,18 +118,66 @@ def text_keeping_crop(
     crop = cv2.resize(img[y0 : y0 + ch, x0 : x0 + cw], (max(1, int(cw * scale)), max(1, int(ch * scale))))
     canvas = np.zeros((size, size, 3), img.dtype)
     canvas[: crop.shape[0], : crop.shape[1]] = crop
+    right, bottom = cw * scale, ch * scale
     kept_polys, kept_ignore = [], []
     for p, ign in zip(polys, ignore, strict=True):
         q = (p - [x0, y0]) * scale
-        if (
-            (q[:, 0] >= 0).all()
-            and (q[:, 0] <= cw * scale).all()
-            and (q[:, 1] >= 0).all()
-            and (q[:, 1] <= ch * scale).all()
-        ):
-            kept_polys.append(q.astype(np.float32))
+        if not _outside(q, 0, 0, right, bottom):
+            kept_polys.append(np.clip(q, 0, [right, bottom]).astype(np.float32))
             kept_ignore.append(ign)
     return canvas, kept_polys, kept_ignore
+
+
+def rotate_expanded(img: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``img`` rotated by ``angle`` degrees (counter-clockwise) on a canvas just large enough to hold all of it:
+    the rotated image, the mask of the pixels it covers, and where its corners (tl, tr, br, bl) went."""
+    h, w = img.shape[:2]
+    cos, sin = abs(np.cos(np.deg2rad(angle))), abs(np.sin(np.deg2rad(angle)))
+    out_w, out_h = int(np.ceil(w * cos + h * sin)), int(np.ceil(w * sin + h * cos))
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    matrix[:, 2] += [(out_w - w) / 2, (out_h - h) / 2]
+    rotated = cv2.warpAffine(img, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR)
+    covered = cv2.warpAffine(np.ones((h, w), np.uint8), matrix, (out_w, out_h), flags=cv2.INTER_NEAREST)
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    return rotated, covered.astype(bool), (corners @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+
+
+def copy_paste(
+    img: np.ndarray,
+    polys: list[np.ndarray],
+    ignore: list[bool],
+    donor: tuple[np.ndarray, list[np.ndarray], list[bool]],
+    rng: np.random.Generator,
+    ratio: float = 0.2,
+    max_words: int = 30,
+    max_tries: int = 50,
+) -> tuple[np.ndarray, list[np.ndarray], list[bool]]:
+    """PaddleOCR's CopyPaste (PP-OCRv4 det training): words of another training image (``donor``: image, polygons,
+    don't-care flags) pasted onto this one as more text to learn.
+
+    ``ratio`` x the donor's box count (at least 1, at most ``max_words``) of its words to learn are cut out, each
+    turned by a random angle in [0, 360) and pasted where its rectangle overlaps no box of the image, or dropped
+    after ``max_tries`` places.
+    """
+    donor_img, donor_polys, donor_ignore = donor
+    candidates = [i for i, ign in enumerate(donor_ignore) if not ign]
+    count = max(1, min(int(ratio * len(donor_polys)), max_words))
+    img, polys, ignore = img.copy(), list(polys), list(ignore)
+    h, w = img.shape[:2]
+    for i in rng.permutation(candidates)[:count]:
+        word = crop_text_region(donor_img, donor_polys[i])
+        patch, covered, box = rotate_expanded(word, float(rng.integers(0, 360)))
+        ph, pw = patch.shape[:2]
+        if ph > h or pw > w:
+            continue
+        for _ in range(max_tries):
+            x, y = int(rng.integers(0, w - pw + 1)), int(rng.integers(0, h - ph + 1))
+            if all(_outside(p, x, y, x + pw, y + ph) for p in polys):
+                img[y : y + ph, x : x + pw][covered] = patch[covered]
+                polys.append(box + np.array([x, y], np.float32))
+                ignore.append(False)
+                break
+    return img, polys, ignore
 
 
 def _offset(poly: np.ndarray, distance: float) -> list[np.ndarray]:

@@ -91,6 +91,7 @@ class DetTask:
             skip_bad=bool(self.data_cfg.get("skip_bad", False)),
             seed=self.seed,
             crop_size=int(self.model_cfg.train_transform.crop_size),
+            copy_paste=float(self.model_cfg.train_transform.copy_paste),
             **self.eval_resize,
         )
         log.info(f"{split} data: {dataset.report()}")

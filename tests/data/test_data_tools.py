@@ -203,4 +203,8 @@ def test_text_scale_script_compares_training_crops_with_evaluation(demo_dir):
         np.median(heights), abs=0.05
     )
     assert int(training[2]) > 0  # the crops kept words
-    assert float(out.rsplit(":", 1)[1]) == pytest.approx(median(training) / median(evaluation), abs=0.01)
+    lines = {line.split(":")[0]: line.rsplit(":", 1)[1] for line in out.splitlines() if ":" in line}
+    ratio = float(lines["median ratio training / evaluation"])
+    assert ratio == pytest.approx(median(training) / median(evaluation), abs=0.01)
+    without, of = lines["training crops without a word to learn (only don't-care text or none)"].split(" of ")
+    assert int(of) == 6 and 0 <= int(without) < 6

@@ -48,3 +48,15 @@ def test_rec_sample_and_multiscale_batch_depend_on_the_seeds_only(demo_dir):
     assert _equal(batch, again)
     differ = [not np.array_equal(dataset[(i, s)]["image"], dataset[(i, s + 7)]["image"]) for i, s in items]
     assert sum(differ) >= 3  # an augmentation may leave an image as it was; most must differ
+
+
+def test_copy_paste_draws_its_donor_and_placements_from_the_sample_seed(demo_dir):
+    dataset = DetDataset(demo_dir, ["train.txt"], mode="train", crop_size=320, copy_paste=0.5)
+    _scramble_global_rngs(1)
+    first = dataset[(3, 1234)]
+    _scramble_global_rngs(2)
+    assert _equal(first, dataset[(3, 1234)])
+    plain = DetDataset(demo_dir, ["train.txt"], mode="train", crop_size=320)
+    assert not np.array_equal(
+        first["image"], plain[(3, 1234)]["image"]
+    )  # it pasted (what: test_det_transforms)
