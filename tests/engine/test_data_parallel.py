@@ -18,8 +18,8 @@ from ocrtrain.engine.distributed import Plan, RankLogs, _outcome, plan
 
 REC_DEMO = REPO / "datasets" / "icdar2015_rec_demo"
 # CTC's mean over the batch is separable and BatchNorm is frozen, so with dropout off two ranks of batch 2 take the
-# step one process of batch 4 takes (the same 4 samples with the same augmentation). Not so for det: DB's OHEM
-# picks the hardest negatives across the whole batch, and its dice term is a ratio over the batch.
+# step one process of batch 4 takes (the same 4 samples with the same augmentation). Not so for det: DB's dice terms
+# are ratios over the whole batch (and balanced BCE's OHEM picks the hardest negatives across it).
 REC = [
     "rec=PP-OCRv4_mobile_rec",
     "data=icdar2015_rec_demo",
