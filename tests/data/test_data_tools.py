@@ -208,3 +208,23 @@ def test_text_scale_script_compares_training_crops_with_evaluation(demo_dir):
     assert ratio == pytest.approx(median(training) / median(evaluation), abs=0.01)
     without, of = lines["training crops without a word to learn (only don't-care text or none)"].split(" of ")
     assert int(of) == 6 and 0 <= int(without) < 6
+
+
+def test_det_kernel_stats_counts_the_labelled_words_and_the_models_text_regions(demo_dir):
+    """scripts/det_kernel_stats.py on the shipped detector: every word to learn of the images is counted, the model's
+    text regions are found, and its probability inside the word kernels is that of a model that finds text."""
+    out = subprocess.run(
+        [sys.executable, "scripts/det_kernel_stats.py", "--root", str(demo_dir), "--val", "val.txt"]
+        + ["--models", "PP-OCRv4_mobile_det"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[2],
+        check=True,
+    ).stdout
+    samples, _ = read_labels("val.txt", demo_dir, kind="det")
+    words = sum(1 for s in samples for ign in s.ignore if not ign)
+    row = next(line.split() for line in out.splitlines() if line.startswith("PP-OCRv4_mobile_det"))
+    regions, counted, confident, _, kernel_p = row[1:]
+    assert int(counted) == words and int(regions) >= int(confident) > 0
+    assert float(kernel_p) > 0.5
