@@ -1,4 +1,5 @@
-"""Detection training transforms: polygon-aware augmentation, the EAST-style text-keeping crop, and DB targets."""
+"""Detection training transforms: polygon-aware augmentation, the EAST-style text-keeping crop, CopyPaste and DB
+targets."""
 
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ def text_keeping_crop(
 
     Crop borders are drawn from rows/columns that no text to learn covers, and a crop must hold some of that text,
     as in PaddleOCR's EastRandomCropData. Don't-care text neither blocks a border nor qualifies a crop: on ICDAR 2015
-    (63% of boxes are '###') letting it do both left 31% of training crops without a word to learn, against 3%.
+    (63% of boxes are '###') letting it do both left 36.9% of training crops without a word to learn, against 2.2%.
     A polygon the crop cuts (don't-care text; text rotated past the image edge) is kept, clipped to the crop, so
     its visible part is masked or learned, never taught as background.
     """
