@@ -163,9 +163,10 @@ def test_early_stopping_ends_the_run_when_hmean_stops_improving(in_repo, tmp_pat
         num_workers=0,
         eval_every_steps=1,
         early_stopping_patience=1,
+        freeze_norm=True,  # with lr 0 below, nothing changes, BatchNorm statistics included: no improvement
         progress=False,
     )
-    frozen = dict(cfg.det.optimizer) | {"lr": 0.0, "scale_lr": False}  # weights never change: no improvement
+    frozen = dict(cfg.det.optimizer) | {"lr": 0.0, "scale_lr": False}
     result = Trainer(build_task(cfg), trainer_cfg, frozen, tmp_path).fit()
     assert result["global_step"] == 2 and result["best_step"] == 1
     assert read_state(tmp_path / "checkpoints" / "latest")["evals_without_improvement"] == 1
