@@ -175,17 +175,31 @@ def test_split_is_deterministic_and_complete(tmp_path):
         parts(0, [1.0], "e")
 
 
-def test_text_scale_script_compares_training_crops_with_evaluation(demo_dir):
-    """scripts/det_text_scale.py: evaluation heights are the labelled words' at the eval resize (1280x720 -> x736/720)."""
-    out = subprocess.run(
-        [sys.executable, "scripts/det_text_scale.py", "--root", str(demo_dir), "--train", "train.txt"]
-        + ["--val", "val.txt", "--crops", "6"],
+def _script_output(script: str, *args: str) -> str:
+    """What one of scripts/ prints, run from the repository root (it fails the test on a non-zero exit)."""
+    return subprocess.run(
+        [sys.executable, f"scripts/{script}", *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         cwd=Path(__file__).resolve().parents[2],
         check=True,
     ).stdout
+
+
+def test_text_scale_script_compares_training_crops_with_evaluation(demo_dir):
+    """scripts/det_text_scale.py: evaluation heights are the labelled words' at the eval resize (1280x720 -> x736/720)."""
+    out = _script_output(
+        "det_text_scale.py",
+        "--root",
+        str(demo_dir),
+        "--train",
+        "train.txt",
+        "--val",
+        "val.txt",
+        "--crops",
+        "6",
+    )
     samples, _ = read_labels("val.txt", demo_dir, kind="det")
     heights = [
         min(cv2.minAreaRect(p.astype(np.float32))[1]) * 736 / 720
@@ -213,15 +227,9 @@ def test_text_scale_script_compares_training_crops_with_evaluation(demo_dir):
 def test_det_kernel_stats_counts_the_labelled_words_and_the_models_text_regions(demo_dir):
     """scripts/det_kernel_stats.py on the shipped detector: every word to learn of the images is counted, the model's
     text regions are found, and its probability inside the word kernels is that of a model that finds text."""
-    out = subprocess.run(
-        [sys.executable, "scripts/det_kernel_stats.py", "--root", str(demo_dir), "--val", "val.txt"]
-        + ["--models", "PP-OCRv4_mobile_det"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=Path(__file__).resolve().parents[2],
-        check=True,
-    ).stdout
+    out = _script_output(
+        "det_kernel_stats.py", "--root", str(demo_dir), "--val", "val.txt", "--models", "PP-OCRv4_mobile_det"
+    )
     samples, _ = read_labels("val.txt", demo_dir, kind="det")
     words = sum(1 for s in samples for ign in s.ignore if not ign)
     row = next(line.split() for line in out.splitlines() if line.startswith("PP-OCRv4_mobile_det"))
