@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
-import importlib.util
 import json
 import os
 import resource
@@ -107,8 +105,6 @@ def measure(tree: Path, task_name: str, steps: int, workers: int, count_flops: b
     from ocrtrain.tasks import build_task
 
     assert Path(ocrtrain.__file__).resolve().is_relative_to(tree.resolve()), ocrtrain.__file__
-    if importlib.util.find_spec("ocrtrain.engine.memory"):  # what the trainer sets up (absent in older trees)
-        importlib.import_module("ocrtrain.engine.memory").keep_freed_memory()
     import paddle
 
     rank, world = paddle.distributed.get_rank(), paddle.distributed.get_world_size()

@@ -40,7 +40,6 @@ from ocrtrain.engine.checkpoint import find_checkpoint, load_checkpoint, read_st
 from ocrtrain.engine.distributed import RankSync
 from ocrtrain.engine.freeze import MODULE_PATHS, Freezer
 from ocrtrain.engine.loader import BatchLoader
-from ocrtrain.engine.memory import keep_freed_memory
 from ocrtrain.engine.optim import build_optimizer
 from ocrtrain.engine.sampler import ResumableBatchSampler
 
@@ -89,7 +88,6 @@ class TrainerConfig:
     nproc: int | None = field(None, POSITIVE_INT_OR_NULL)  # data-parallel processes; null: 1 per device
     freeze: tuple[str, ...] = field((), MODULE_PATHS)  # module paths that do not train (engine.freeze)
     unfreeze_at_step: int | None = field(None, POSITIVE_INT_OR_NULL)  # they train from this global step on
-    keep_freed_memory: bool = field(True, BOOLEAN)  # engine.memory: the allocator reuses freed tensor memory
 
 
 def set_train_mode(model: paddle.nn.Layer, freeze_norm: bool) -> None:
@@ -226,8 +224,6 @@ class Trainer:
     def _fit(self) -> dict[str, Any]:
         cfg = self.cfg
         seed_everything(cfg.seed + self.rank)
-        if cfg.keep_freed_memory:
-            keep_freed_memory()
         if self.world_size > 1:
             paddle.distributed.init_parallel_env()
             self.sync = RankSync()
