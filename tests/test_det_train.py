@@ -74,7 +74,11 @@ def test_interrupted_run_resumes_at_the_exact_step(in_repo, tmp_path):
         [sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     log, deadline = interrupted / "metrics.jsonl", time.time() + 120
-    while time.time() < deadline and not (log.is_file() and len(log.read_text().splitlines()) >= 5):
+    while (
+        proc.poll() is None
+        and time.time() < deadline
+        and not (log.is_file() and len(log.read_text().splitlines()) >= 5)
+    ):
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
