@@ -11,7 +11,7 @@ bias correction, and a checkpoint restores them exactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import paddle
 
@@ -24,13 +24,25 @@ MODULE_PATHS = rule(
 )
 
 
-def _matches(name: str, prefix: str) -> bool:
+def is_under(name: str, prefix: str) -> bool:
+    """Whether the parameter or layer ``name`` lies under the module path ``prefix`` (on dot boundaries)."""
     return name == prefix or name.startswith(prefix + ".")
 
 
 def module_paths(model: paddle.nn.Layer, depth: int = 2) -> list[str]:
     """The model's sublayer paths with at most ``depth`` components (what an error offers to choose from)."""
     return [name for name, _ in model.named_sublayers() if name.count(".") < depth]
+
+
+def check_module_paths(model: paddle.nn.Layer, prefixes: Iterable[str], key: str) -> None:
+    """Raise a :class:`ConfigError` naming ``key`` for a module path that names no part of the model."""
+    layer_names = [name for name, _ in model.named_sublayers()]
+    for prefix in prefixes:
+        if not any(is_under(name, prefix) for name in layer_names):
+            raise ConfigError(
+                f"{key}: {prefix!r} names no part of the model; available: "
+                f"{', '.join(module_paths(model))} (and finer paths below these)"
+            )
 
 
 class Freezer:
@@ -43,13 +55,7 @@ class Freezer:
         unfreeze_at_step: int | None = None,
         world_size: int = 1,
     ):
-        layer_names = [name for name, _ in model.named_sublayers()]
-        for prefix in prefixes:
-            if not any(_matches(name, prefix) for name in layer_names):
-                raise ConfigError(
-                    f"trainer.freeze: {prefix!r} names no part of the model; available: "
-                    f"{', '.join(module_paths(model))} (and finer paths below these)"
-                )
+        check_module_paths(model, prefixes, "trainer.freeze")
         if prefixes and unfreeze_at_step is not None and world_size > 1:
             raise ConfigError(
                 "trainer.unfreeze_at_step: not supported with data parallel (the gradient all-reduce is set up "
@@ -61,7 +67,7 @@ class Freezer:
         self.params = [
             param
             for name, param in model.named_parameters()
-            if not param.stop_gradient and any(_matches(name, p) for p in prefixes)
+            if not param.stop_gradient and any(is_under(name, p) for p in prefixes)
         ]
         self._frozen = False
 

@@ -1,4 +1,5 @@
-"""Optimizer and learning-rate schedule: Adam with L2 decay, cosine decay after a linear warm-up."""
+"""Optimizer and learning-rate schedule: Adam with L2 decay, cosine decay after a linear warm-up, and optional
+learning-rate multipliers per part of the model (``optimizer.lr_scale``)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,20 @@ from ocrtrain.config_schema import (
     NON_NEGATIVE_INT,
     NON_NEGATIVE_NUMBER,
     POSITIVE_INT,
+    POSITIVE_NUMBER,
     POSITIVE_NUMBER_OR_NULL,
     Rule,
+    rule,
+)
+from ocrtrain.engine.freeze import check_module_paths, is_under
+
+# `optimizer.lr_scale`: module path -> multiplier of the scheduled lr (0 is not a rate: use trainer.freeze)
+LR_SCALES = rule(
+    "a mapping of module path to a multiplier > 0, such as {backbone: 0.25}",
+    lambda v: (
+        isinstance(v, dict)
+        and all(isinstance(k, str) and k.strip() and POSITIVE_NUMBER(x) for k, x in v.items())
+    ),
 )
 
 # what the keys of a model config's ``optimizer`` node must be (checked at start-up)
@@ -28,6 +41,7 @@ OPTIMIZER_RULES: dict[str, Rule] = {
     "warmup_steps": NON_NEGATIVE_INT,
     "min_lr": NON_NEGATIVE_NUMBER,
     "grad_clip_norm": POSITIVE_NUMBER_OR_NULL,
+    "lr_scale": LR_SCALES,
 }
 
 
@@ -58,16 +72,36 @@ class WarmupCosine(paddle.optimizer.lr.LRScheduler):
         return self.min_lr + (self.base_lr - self.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def apply_lr_scales(model: paddle.nn.Layer, scales: dict[str, float]) -> dict[str, float]:
+    """Give each parameter under a module path of ``scales`` that multiplier of the scheduled lr (the most specific
+    path wins, so ``{backbone: 0.1, backbone.stages.3: 0.5}`` works); every other parameter keeps 1.
+
+    Paddle's Adam multiplies the global lr by a parameter's ``optimize_attr['learning_rate']`` (what a ParamAttr's
+    ``learning_rate`` sets), so the schedule, the checkpointed state and data parallel are as without scales.
+    Returns the multiplier of each parameter name.
+    """
+    check_module_paths(model, scales, "optimizer.lr_scale")
+    by_length = sorted(scales, key=len, reverse=True)
+    applied = {}
+    for name, param in model.named_parameters():
+        prefix = next((p for p in by_length if is_under(name, p)), None)
+        param.optimize_attr["learning_rate"] = float(scales[prefix]) if prefix else 1.0
+        applied[name] = param.optimize_attr["learning_rate"]
+    return applied
+
+
 def build_optimizer(
     model: paddle.nn.Layer, cfg: dict[str, Any], total_batch_size: int, total_steps: int
 ) -> tuple[paddle.optimizer.Optimizer, WarmupCosine]:
-    """Adam(beta1, beta2) with L2 weight decay and the warm-up cosine schedule, from the ``optimizer`` config node."""
+    """Adam(beta1, beta2) with L2 weight decay, the warm-up cosine schedule and the per-part lr multipliers, from
+    the ``optimizer`` config node."""
     lr = (
         scaled_lr(cfg["lr"], total_batch_size, cfg.get("reference_batch_size", 64))
         if cfg.get("scale_lr")
         else cfg["lr"]
     )
     scheduler = WarmupCosine(lr, total_steps, cfg.get("warmup_steps", 0), cfg.get("min_lr", 0.0))
+    apply_lr_scales(model, cfg.get("lr_scale") or {})
     clip = paddle.nn.ClipGradByGlobalNorm(cfg["grad_clip_norm"]) if cfg.get("grad_clip_norm") else None
     optimizer = paddle.optimizer.Adam(
         learning_rate=scheduler,
