@@ -28,6 +28,7 @@ LR_SCALES = rule(
         isinstance(v, dict)
         and all(isinstance(k, str) and k.strip() and POSITIVE_NUMBER(x) for k, x in v.items())
     ),
+    nullable=True,
 )
 
 # what the keys of a model config's ``optimizer`` node must be (checked at start-up)

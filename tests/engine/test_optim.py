@@ -7,6 +7,7 @@ import numpy as np
 import paddle
 import pytest
 from conftest import REPO
+from omegaconf import OmegaConf
 
 from ocrtrain.config import compose
 from ocrtrain.config_schema import ConfigError, check_rules
@@ -124,6 +125,16 @@ def test_lr_scale_moves_each_named_part_by_its_multiplier_and_the_rest_as_before
 
 def test_lr_scale_checks_its_paths_and_values(monkeypatch):
     monkeypatch.chdir(REPO)
+    for default in (
+        compose("train", ["rec=PP-OCRv4_mobile_rec"]).rec,
+        compose("train", ["det=PP-OCRv4_mobile_det"]).det,
+    ):
+        check_rules(
+            OmegaConf.to_container(default.optimizer), OPTIMIZER_RULES, "optimizer"
+        )  # null: no scales
+    overridden = compose("train", ["rec=PP-OCRv4_mobile_rec", "rec.optimizer.lr_scale={backbone: 0.25}"])
+    check_rules(OmegaConf.to_container(overridden.rec.optimizer), OPTIMIZER_RULES, "rec.optimizer")
+    assert OmegaConf.to_container(overridden.rec.optimizer.lr_scale) == {"backbone": 0.25}
     model = build_task(compose("train", ["rec=PP-OCRv4_mobile_rec", "data=icdar2015_rec_demo"])).build_model()
     with pytest.raises(
         ConfigError, match=r"optimizer.lr_scale: 'backbon' names no part of the model; available"
