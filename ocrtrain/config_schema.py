@@ -46,6 +46,7 @@ NON_NEGATIVE_NUMBER = rule("a number >= 0", lambda v: _is_number(v) and v >= 0)
 POSITIVE_NUMBER = rule("a number > 0", lambda v: _is_number(v) and v > 0)
 POSITIVE_NUMBER_OR_NULL = rule("a number > 0", lambda v: _is_number(v) and v > 0, nullable=True)
 FRACTION_BELOW_ONE = rule("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1)
+FRACTION_BELOW_ONE_OR_NULL = rule("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1, nullable=True)
 BOOLEAN = rule("true or false", lambda v: isinstance(v, bool))
 
 

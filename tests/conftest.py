@@ -5,6 +5,7 @@ from __future__ import annotations
 import faulthandler
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -183,3 +184,50 @@ def losses_around_one_step(task, model, batch: dict, lr: float) -> tuple[dict[st
     paddle.seed(1)
     after = task.loss(model, batch)
     return {k: float(v) for k, v in before.items()}, {k: float(v) for k, v in after.items()}
+
+
+REC_DEMO = ["rec=PP-OCRv4_mobile_rec", "data=icdar2015_rec_demo"]
+
+
+class StopAfter:
+    """A tracker that sends the process SIGINT once step ``step`` is logged: the trainer saves and stops there."""
+
+    def __init__(self, step: int | None):
+        self.step = step
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        if step == self.step and "loss" in metrics:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def fit_rec_demo(
+    run_dir: Path, stop_after: int | None = None, resume: str | None = None, **trainer
+) -> dict[str, np.ndarray]:
+    """Four steps of 4 bundled word crops on the real PP-OCRv4 rec model, in this process (lr 1e-3, no warm-up);
+    ``stop_after`` interrupts it with SIGINT after that step, ``trainer`` sets further trainer fields.
+    Returns the weights of its ``latest`` checkpoint."""
+    from ocrtrain.config import compose
+    from ocrtrain.engine.trainer import Trainer, TrainerConfig
+    from ocrtrain.tasks import build_task
+
+    cfg = compose("train", REC_DEMO)
+    settings = {
+        "max_steps": 4,
+        "batch_size": 4,
+        "num_workers": 0,
+        "log_every_steps": 1,
+        "eval_every_steps": 100,
+    }
+    trainer_cfg = TrainerConfig(**(settings | {"progress": False} | trainer))
+    optimizer_cfg = dict(cfg.rec.optimizer) | {"lr": 1e-3, "scale_lr": False, "warmup_steps": 0}
+    Trainer(
+        build_task(cfg), trainer_cfg, optimizer_cfg, run_dir, tracker=StopAfter(stop_after), resume=resume
+    ).fit()
+    return latest_weights(run_dir)
+
+
+def latest_weights(run_dir: Path) -> dict[str, np.ndarray]:
+    """The model weights of a run's ``latest`` checkpoint."""
+    from ocrtrain.models.weight_sources.checkpoint import read_checkpoint_weights
+
+    return read_checkpoint_weights(run_dir / "checkpoints" / "latest").tensors

@@ -164,8 +164,10 @@ def save_checkpoint(
     optimizer: paddle.optimizer.Optimizer | None,
     state: dict[str, Any],
     extra_files: dict[str, str] | None = None,
+    extra_tensors: dict[str, dict[str, paddle.Tensor]] | None = None,
 ) -> Path:
-    """Write a complete checkpoint to ``directory`` atomically. ``state`` must be JSON-serialisable."""
+    """Write a complete checkpoint to ``directory`` atomically. ``state`` must be JSON-serialisable;
+    ``extra_files`` are texts and ``extra_tensors`` state dicts (e.g. the weight average) saved by file name."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     _recover(directory)
@@ -178,6 +180,8 @@ def save_checkpoint(
     (tmp / RNG_FILE).write_text(json.dumps(capture_rng()), encoding="utf-8")
     for name, text in (extra_files or {}).items():
         (tmp / name).write_text(text, encoding="utf-8")
+    for name, tensors in (extra_tensors or {}).items():
+        paddle.save(tensors, str(tmp / name))
     (tmp / STATE_FILE).write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")  # last
     old = _old_copy(directory)
     if directory.exists():

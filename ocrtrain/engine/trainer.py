@@ -19,7 +19,7 @@ import random
 import signal
 import time
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from ocrtrain.config_schema import (
     BOOLEAN,
+    FRACTION_BELOW_ONE_OR_NULL,
     NON_NEGATIVE_INT,
     POSITIVE_INT,
     POSITIVE_INT_OR_NULL,
@@ -38,6 +39,7 @@ from ocrtrain.config_schema import (
 )
 from ocrtrain.engine.checkpoint import find_checkpoint, load_checkpoint, read_state, save_checkpoint
 from ocrtrain.engine.distributed import RankSync
+from ocrtrain.engine.ema import EMA_FILE, WeightAverage
 from ocrtrain.engine.freeze import MODULE_PATHS, Freezer
 from ocrtrain.engine.loader import BatchLoader
 from ocrtrain.engine.optim import build_optimizer
@@ -88,6 +90,8 @@ class TrainerConfig:
     nproc: int | None = field(None, POSITIVE_INT_OR_NULL)  # data-parallel processes; null: 1 per device
     freeze: tuple[str, ...] = field((), MODULE_PATHS)  # module paths that do not train (engine.freeze)
     unfreeze_at_step: int | None = field(None, POSITIVE_INT_OR_NULL)  # they train from this global step on
+    # evaluate and keep as `best` an exponential moving average of the weights (engine.ema); e.g. 0.98
+    ema_decay: float | None = field(None, FRACTION_BELOW_ONE_OR_NULL)
 
 
 def set_train_mode(model: paddle.nn.Layer, freeze_norm: bool) -> None:
@@ -168,6 +172,7 @@ class Trainer:
         self._interruptible = False  # while waiting for data or evaluating, a signal stops the run at once
         self.history_file = self.run_dir / "metrics.jsonl"
         self._logged: set[tuple[int, str]] = set()  # (step, "train" | "eval") rows already in metrics.jsonl
+        self.ema: WeightAverage | None = None
 
     # ---- bookkeeping -------------------------------------------------------------------------------------------
     @staticmethod
@@ -192,13 +197,21 @@ class Trainer:
 
     def _state(self, **extra: Any) -> dict[str, Any]:
         meta, _ = self.task.checkpoint_meta()
-        return {**meta, **extra, "world_size": self.world_size}
+        return {**meta, **extra, "world_size": self.world_size, "ema_decay": self.cfg.ema_decay}
 
     def _save(self, name: str, model: paddle.nn.Layer, optimizer: Any, state: dict[str, Any]) -> Path | None:
+        """A checkpoint; one to resume from (with the optimizer) also holds the weight average."""
         if not self.is_main:
             return None
         _, files = self.task.checkpoint_meta()
-        return save_checkpoint(self.run_dir / "checkpoints" / name, model, optimizer, state, files)
+        tensors = (
+            {EMA_FILE: self.ema.state_dict()} if self.ema is not None and optimizer is not None else None
+        )
+        return save_checkpoint(self.run_dir / "checkpoints" / name, model, optimizer, state, files, tensors)
+
+    def _evaluated_weights(self) -> AbstractContextManager[None]:
+        """What evaluation scores and `best` keeps: the weight average when there is one."""
+        return self.ema.swapped_in() if self.ema is not None else nullcontext()
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self._stop_signal = signum
@@ -254,6 +267,11 @@ class Trainer:
                     f"{checkpoint}: trained by {saved.get('world_size', 1)} process(es), resumed with "
                     f"{self.world_size}: set trainer.nproc (or the device list) as the run had it"
                 )
+            if saved.get("ema_decay") != cfg.ema_decay:
+                raise ValueError(
+                    f"{checkpoint}: trained with trainer.ema_decay={saved.get('ema_decay')}, resumed with "
+                    f"{cfg.ema_decay}: set it as the run had it"
+                )
             state.update(
                 {k: v for k, v in load_checkpoint(checkpoint, model, optimizer).items() if k in state}
             )
@@ -264,6 +282,10 @@ class Trainer:
                 )
         else:
             self.task.load_pretrained(model)
+        if cfg.ema_decay is not None:
+            self.ema = WeightAverage(model, cfg.ema_decay)
+            if self.resume:
+                self.ema.load(checkpoint / EMA_FILE)
         self.freezer = Freezer(model, cfg.freeze, cfg.unfreeze_at_step, self.world_size)
         self.freezer.apply(state["global_step"])  # before DataParallel sees which parameters train
         if self.world_size > 1:
@@ -341,6 +363,8 @@ class Trainer:
         losses["loss"].backward()
         optimizer.step()
         optimizer.clear_grad()
+        if self.ema is not None:
+            self.ema.update()
         lr = optimizer.get_lr()
         scheduler.step()
         state["global_step"] += 1
@@ -455,7 +479,7 @@ class Trainer:
         model.eval()
         state["eval_pending"] = True  # a signal during evaluation saves this; the resumed run evaluates first
         self._interruptible = True
-        with paddle.no_grad():
+        with paddle.no_grad(), self._evaluated_weights():
             report = self.task.evaluate(self.task.eval_predictor(model), progress=self.cfg.progress)
         self._interruptible = False
         state["eval_pending"] = False
@@ -474,7 +498,8 @@ class Trainer:
         metrics = {k: v for k, v in report.items() if isinstance(v, (int, float))}
         full_state = self._state(**state, total_steps=total_steps, eval=metrics)
         if improved:
-            self._save("best", model, None, full_state)
+            with self._evaluated_weights():
+                self._save("best", model, None, full_state)
         self._save("latest", model, optimizer, full_state)
         patience = self.cfg.early_stopping_patience
         if patience and state["evals_without_improvement"] >= patience:

@@ -5,21 +5,19 @@ at its checkpoint, unfrozen after) ends with the same weights as a run left alon
 from __future__ import annotations
 
 import os
-import signal
 
 import numpy as np
 import paddle
 import pytest
-from conftest import REPO
+from conftest import REC_DEMO, REPO, fit_rec_demo, latest_weights
 
 from ocrtrain.config import compose
 from ocrtrain.config_schema import ConfigError, validated
 from ocrtrain.engine.freeze import Freezer
-from ocrtrain.engine.trainer import Trainer, TrainerConfig
-from ocrtrain.models.weight_sources.checkpoint import read_checkpoint_weights
+from ocrtrain.engine.trainer import TrainerConfig
 from ocrtrain.tasks import build_task
 
-REC = ["rec=PP-OCRv4_mobile_rec", "data=icdar2015_rec_demo"]
+REC = REC_DEMO
 
 
 @pytest.fixture()
@@ -34,39 +32,6 @@ def pretrained() -> dict[str, np.ndarray]:
     model = task.build_model()
     task.load_pretrained(model)
     return {k: v.numpy() for k, v in model.state_dict().items()}
-
-
-class StopAfter:
-    """A tracker that sends the process SIGINT once step ``step`` is logged: the trainer saves and stops there."""
-
-    def __init__(self, step: int | None):
-        self.step = step
-
-    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        if step == self.step and "loss" in metrics:
-            os.kill(os.getpid(), signal.SIGINT)
-
-
-def _fit(run_dir, stop_after=None, resume=None, **trainer):
-    cfg = compose("train", REC)
-    trainer_cfg = TrainerConfig(
-        max_steps=4,
-        batch_size=4,
-        num_workers=0,
-        log_every_steps=1,
-        eval_every_steps=100,
-        progress=False,
-        **trainer,
-    )
-    optimizer_cfg = dict(cfg.rec.optimizer) | {"lr": 1e-3, "scale_lr": False, "warmup_steps": 0}
-    Trainer(
-        build_task(cfg), trainer_cfg, optimizer_cfg, run_dir, tracker=StopAfter(stop_after), resume=resume
-    ).fit()
-    return _latest(run_dir)
-
-
-def _latest(run_dir) -> dict[str, np.ndarray]:
-    return read_checkpoint_weights(run_dir / "checkpoints" / "latest").tensors
 
 
 def _split(weights: dict[str, np.ndarray], prefix: str) -> tuple[dict, dict]:
@@ -99,19 +64,19 @@ def test_a_frozen_backbone_stays_as_loaded_and_unfreezing_after_a_resume_ends_li
 ):
     # freeze_norm=false: BatchNorm would adapt its statistics in training mode; frozen layers must not
     schedule = {"freeze": ["backbone"], "unfreeze_at_step": 2, "freeze_norm": False}
-    straight = _fit(tmp_path / "straight", **schedule)
+    straight = fit_rec_demo(tmp_path / "straight", **schedule)
 
     interrupted = tmp_path / "interrupted"
     with pytest.raises(SystemExit):
-        _fit(interrupted, stop_after=2, **schedule)  # the checkpoint of step 2: backbone still frozen
-    backbone, rest = _split(_latest(interrupted), "backbone")
+        fit_rec_demo(interrupted, stop_after=2, **schedule)  # the checkpoint of step 2: backbone still frozen
+    backbone, rest = _split(latest_weights(interrupted), "backbone")
     loaded_backbone, loaded_rest = _split(pretrained, "backbone")
     assert _same(backbone, loaded_backbone)  # parameters and running statistics, bit for bit
     changed = [k for k in rest if not np.array_equal(rest[k], loaded_rest[k])]
     assert any(k.startswith("head.ctc_head") for k in changed)
     assert any(k.startswith("head.ctc_encoder") for k in changed)
 
-    resumed = _fit(interrupted, resume=str(interrupted), **schedule)
+    resumed = fit_rec_demo(interrupted, resume=str(interrupted), **schedule)
     assert not _same(_split(straight, "backbone")[0], loaded_backbone)  # it trained after step 2
     assert _same(resumed, straight, atol=1e-6)
 

@@ -1,0 +1,69 @@
+"""An exponential moving average of the model's weights (``trainer.ema_decay``), evaluated and kept as ``best``.
+
+After every optimizer step each floating-point tensor of the model's state (parameters and norm statistics) moves
+the average ``decay`` of the way towards itself: ``avg = decay * avg + (1 - decay) * weight``. The average starts
+at the weights training starts from (the pretrained ones), so early on it also holds the fine-tune near them;
+``decay`` 0.98 weighs roughly the last 50 steps. Evaluation scores the average and ``best`` stores it as the model;
+``latest`` stores the training weights as the model and the average beside them (``ema.pdparams``), so a resumed
+run continues both exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import paddle
+
+from ocrtrain.models.weight_sources.pdparams import read_pdparams
+
+EMA_FILE = "ema.pdparams"
+
+
+def _averaged_entries(model: paddle.nn.Layer) -> dict[str, paddle.Tensor]:
+    """The state entries worth averaging: floating-point tensors (not integer counters)."""
+    return {name: t for name, t in model.state_dict().items() if t.dtype in (paddle.float32, paddle.float64)}
+
+
+class WeightAverage:
+    """The running average of ``model``'s weights, starting at its current ones."""
+
+    def __init__(self, model: paddle.nn.Layer, decay: float):
+        self.model, self.decay = model, float(decay)
+        with paddle.no_grad():
+            self.average = {name: t.detach().clone() for name, t in _averaged_entries(model).items()}
+
+    @paddle.no_grad()
+    def update(self) -> None:
+        """Move the average towards the model's current weights (call after each optimizer step)."""
+        for name, current in _averaged_entries(self.model).items():
+            average = self.average[name]
+            average.scale_(self.decay)
+            average.add_(current.detach() * (1.0 - self.decay))
+
+    @contextmanager
+    def swapped_in(self) -> Iterator[None]:
+        """The model holds the average inside the block and its training weights again after it."""
+        training = {name: t.detach().clone() for name, t in _averaged_entries(self.model).items()}
+        self.model.set_state_dict(self.average)
+        try:
+            yield
+        finally:
+            self.model.set_state_dict(training)
+
+    def state_dict(self) -> dict[str, paddle.Tensor]:
+        return self.average
+
+    def load(self, path: Path) -> None:
+        """Restore the average a checkpoint saved (read as data only); every averaged tensor must be there."""
+        saved = read_pdparams(path).tensors
+        missing = sorted(set(self.average) - set(saved))
+        if missing:
+            raise ValueError(f"{path}: the weight average lacks {len(missing)} tensors (first: {missing[0]})")
+        for name, average in self.average.items():
+            value = np.asarray(saved[name])
+            if tuple(value.shape) != tuple(average.shape):
+                raise ValueError(f"{path}: {name} has shape {value.shape}, the model {tuple(average.shape)}")
+            average.set_value(value.astype(np.float32 if average.dtype == paddle.float32 else np.float64))
