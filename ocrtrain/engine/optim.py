@@ -73,22 +73,18 @@ class WarmupCosine(paddle.optimizer.lr.LRScheduler):
         return self.min_lr + (self.base_lr - self.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def apply_lr_scales(model: paddle.nn.Layer, scales: dict[str, float]) -> dict[str, float]:
+def apply_lr_scales(model: paddle.nn.Layer, scales: dict[str, float]) -> None:
     """Give each parameter under a module path of ``scales`` that multiplier of the scheduled lr (the most specific
     path wins, so ``{backbone: 0.1, backbone.stages.3: 0.5}`` works); every other parameter keeps 1.
 
     Paddle's Adam multiplies the global lr by a parameter's ``optimize_attr['learning_rate']`` (what a ParamAttr's
     ``learning_rate`` sets), so the schedule, the checkpointed state and data parallel are as without scales.
-    Returns the multiplier of each parameter name.
     """
     check_module_paths(model, scales, "optimizer.lr_scale")
     by_length = sorted(scales, key=len, reverse=True)
-    applied = {}
     for name, param in model.named_parameters():
         prefix = next((p for p in by_length if is_under(name, p)), None)
         param.optimize_attr["learning_rate"] = float(scales[prefix]) if prefix else 1.0
-        applied[name] = param.optimize_attr["learning_rate"]
-    return applied
 
 
 def build_optimizer(
