@@ -364,7 +364,7 @@ class Trainer:
         optimizer.step()
         optimizer.clear_grad()
         if self.ema is not None:
-            self.ema.update()
+            self.ema.update(state["global_step"])
         lr = optimizer.get_lr()
         scheduler.step()
         state["global_step"] += 1

@@ -41,13 +41,14 @@ def test_the_average_follows_its_formula_and_swapping_it_in_restores_the_trainin
     first, second = _shifted(start, rng), _shifted(start, rng)
 
     average = WeightAverage(model, decay=0.9)
-    for weights in (first, second):
+    assert average.decay_at(0) == pytest.approx(0.1) and average.decay_at(100) == 0.9  # warm-up, then decay
+    for step, weights in ((0, first), (100, second)):
         model.set_state_dict(weights)
-        average.update()
+        average.update(step)
     floats = [k for k, v in start.items() if v.dtype.kind == "f"]
     assert any("_mean" in k for k in floats)  # norm statistics are averaged with the parameters
     for name in floats:
-        expected = 0.81 * start[name] + 0.09 * first[name] + 0.1 * second[name]
+        expected = 0.9 * (0.1 * start[name] + 0.9 * first[name]) + 0.1 * second[name]
         np.testing.assert_allclose(average.state_dict()[name].numpy(), expected, rtol=1e-5, atol=1e-6)
 
     with average.swapped_in():
