@@ -17,8 +17,6 @@ from ocrtrain.engine.freeze import Freezer
 from ocrtrain.engine.trainer import TrainerConfig
 from ocrtrain.tasks import build_task
 
-REC = REC_DEMO
-
 
 @pytest.fixture()
 def in_repo(monkeypatch):
@@ -28,7 +26,7 @@ def in_repo(monkeypatch):
 @pytest.fixture(scope="module")
 def pretrained() -> dict[str, np.ndarray]:
     os.chdir(REPO)
-    task = build_task(compose("train", REC))
+    task = build_task(compose("train", REC_DEMO))
     model = task.build_model()
     task.load_pretrained(model)
     return {k: v.numpy() for k, v in model.state_dict().items()}
@@ -44,7 +42,7 @@ def _same(a: dict, b: dict, atol: float = 0.0) -> bool:
 
 
 def test_frozen_parameters_get_no_gradient_and_no_backward_pass(in_repo):
-    task = build_task(compose("train", REC))
+    task = build_task(compose("train", REC_DEMO))
     model = task.build_model()
     task.load_pretrained(model)
     Freezer(model, ["backbone"]).apply(0)
@@ -82,7 +80,7 @@ def test_a_frozen_backbone_stays_as_loaded_and_unfreezing_after_a_resume_ends_li
 
 
 def test_a_path_that_names_nothing_is_an_error_listing_the_model_parts(in_repo):
-    model = build_task(compose("train", REC)).build_model()
+    model = build_task(compose("train", REC_DEMO)).build_model()
     with pytest.raises(ConfigError, match=r"trainer.freeze: 'backbon' names no part") as error:
         Freezer(model, ["backbon"])
     assert "backbone, backbone.conv1" in str(error.value) and "head.ctc_head" in str(error.value)
