@@ -3,7 +3,8 @@
 Everything task-specific (model, data, loss, evaluation) comes from a :class:`Task`; the loop owns the schedule,
 checkpoints, resume at the exact global step, evaluation cadence, best-checkpoint selection, early stopping,
 signals, progress and metric logging. A signal (Ctrl-C, SIGTERM) ends the run promptly in every phase: between
-steps, while waiting for data and during evaluation; the state of the last finished step is saved.
+steps, while waiting for data and during evaluation (once paddle has finished tracing the eval program, which must
+not be interrupted); the state of the last finished step is saved.
 
 Data parallel (``trainer.nproc``, launched by :mod:`ocrtrain.engine.distributed`): every rank trains its shard of
 each batch, rank 0 alone evaluates, logs and writes checkpoints while the others wait for it; the ranks agree on
@@ -218,13 +219,26 @@ class Trainer:
         if self._interruptible:
             raise StopTraining(f"received signal {signum}")
 
+    def _signalled_stop(self, error: Exception) -> StopTraining | None:
+        """The stop ``error`` stands for, if any. The handler raises StopTraining wherever Python code runs; native
+        code it interrupts (paddle's static-graph tracing at the start of an evaluation, for one) may re-raise it
+        as an error of its own, which after a signal in an interruptible phase is that stop."""
+        if isinstance(error, StopTraining):
+            return error
+        if self._interruptible and self._stop_signal is not None:
+            return StopTraining(f"received signal {self._stop_signal}")
+        return None
+
     def fit(self) -> dict[str, Any]:
         """Train; returns the final state (global step, best metric and where the best checkpoint is)."""
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         self._interruptible = True
         try:
             return self._fit()
-        except StopTraining as stop:  # before training started: nothing to save
+        except Exception as error:  # before training started: nothing to save
+            stop = self._signalled_stop(error)
+            if stop is None:
+                raise
             if self.is_main:
                 print(f"stopping: {stop}")
             raise SystemExit(128 + (self._stop_signal or signal.SIGTERM)) from None
@@ -316,7 +330,10 @@ class Trainer:
                 eval_every,
                 bar,
             )
-        except StopTraining as stop:
+        except Exception as error:
+            stop = self._signalled_stop(error)
+            if stop is None:
+                raise
             self._interruptible = False
             if self.is_main:
                 print(f"stopping: {stop}; saving the state of step {state['global_step']}")
@@ -468,9 +485,14 @@ class Trainer:
             return
         try:
             self._evaluate_on_main(model, optimizer, state, total_steps)
-        except StopTraining as stop:
+        except Exception as error:
+            stop = self._signalled_stop(error)
+            if stop is None:
+                raise
             self._main_finished(stop)
-            raise
+            if stop is error:
+                raise
+            raise stop from error
         self._main_finished()
 
     def _evaluate_on_main(
@@ -478,9 +500,15 @@ class Trainer:
     ) -> None:
         model.eval()
         state["eval_pending"] = True  # a signal during evaluation saves this; the resumed run evaluates first
-        self._interruptible = True
         with paddle.no_grad(), self._evaluated_weights():
-            report = self.task.evaluate(self.task.eval_predictor(model), progress=self.cfg.progress)
+            # not while paddle traces the eval program: an exception raised inside its tracer is lost, turned into
+            # another error, or leaves it broken (a later trace segfaults); a signal now stops right after
+            self._interruptible = False
+            predictor = self.task.eval_predictor(model)
+            self._interruptible = True
+            if self._stop_signal is not None:
+                raise StopTraining(f"received signal {self._stop_signal}")
+            report = self.task.evaluate(predictor, progress=self.cfg.progress)
         self._interruptible = False
         state["eval_pending"] = False
         value = float(report[self.task.metric_name])

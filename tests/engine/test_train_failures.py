@@ -19,6 +19,9 @@ SMALL = ["det=PP-OCRv4_mobile_det", "data=icdar2015_demo", "det.train_transform.
 QUICK = ["trainer.max_steps=4", "trainer.batch_size=2", "tracking.enabled=false", "trainer.progress=false"]
 STARTUP_S = 90  # imports, model build and pretrained weights on a busy 2-core machine
 PROMPT_S = 10  # from the failure (or signal) to the process' exit
+TRACE_S = (
+    10  # a signal while an evaluation traces the model waits for the trace (a few seconds, more when busy)
+)
 
 
 def dataset_with(root: Path, name: str, content: bytes) -> Path:
@@ -99,7 +102,9 @@ def test_a_signal_ends_the_run_promptly_in_start_up_or_training(tmp_path, sig, w
     assert time.time() - sent < PROMPT_S
 
 
-def test_a_signal_during_evaluation_saves_the_trained_steps(tmp_path):
+# an evaluation first traces the model (a few seconds), then runs the traced program over the images
+@pytest.mark.parametrize("into_evaluation_s", [0.5, 4.0], ids=["tracing", "scoring"])
+def test_a_signal_during_evaluation_saves_the_trained_steps(tmp_path, into_evaluation_s):
     root = dataset_with(tmp_path / "data", "ok.jpg", jpeg_bytes())
     val_line = (DEMO / "val.txt").read_text().splitlines()[0]
     (root / "val.txt").write_text(f"{val_line}\n" * 200)  # a validation set that takes a while
@@ -110,10 +115,10 @@ def test_a_signal_during_evaluation_saves_the_trained_steps(tmp_path):
         if any('"step": 1' in p.read_text() for p in history.glob("*/metrics.jsonl")):
             break
         time.sleep(0.1)
-    time.sleep(2)  # into the evaluation
+    time.sleep(into_evaluation_s)
     assert proc.poll() is None, proc.communicate()[1][-3000:]
     proc.send_signal(signal.SIGTERM)
-    code, err = finish(proc, PROMPT_S)
+    code, err = finish(proc, TRACE_S + PROMPT_S)
     assert code == 128 + signal.SIGTERM, err[-3000:]
     (state_file,) = history.glob("*/checkpoints/latest/state.json")
     state = json.loads(state_file.read_text())
