@@ -72,7 +72,7 @@ def test_one_training_step_lowers_the_loss(in_repo):
     dataset = task.train_dataset()
     batch = task.collate([dataset[i] for i in range(16)])
     model.train()
-    # Adam's first step moves every weight by ~lr: 5e-5 is the whole-model fine-tuning rate of README "Measured"
+    # Adam's first step moves every weight by ~lr: 5e-5 is the whole-model fine-tuning rate of docs/experiments.md
     before, after = losses_around_one_step(task, model, batch, lr=5e-5)
     assert after["loss"] < before["loss"]
 
