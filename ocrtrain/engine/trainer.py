@@ -440,9 +440,7 @@ class Trainer:
                     self._save("latest", bare_model, optimizer, self._state(**state, total_steps=total_steps))
                     self._main_finished()
                 if self._stop_requested():
-                    raise StopTraining(
-                        f"received signal {self._stop_signal}; checkpoint saved at step {step}"
-                    )
+                    raise StopTraining(f"received signal {self._stop_signal}")  # _fit saves this step
                 if step >= total_steps:
                     return
                 speed.waiting()
