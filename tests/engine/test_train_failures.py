@@ -19,9 +19,8 @@ SMALL = ["det=PP-OCRv4_mobile_det", "data=icdar2015_demo", "det.train_transform.
 QUICK = ["trainer.max_steps=4", "trainer.batch_size=2", "tracking.enabled=false", "trainer.progress=false"]
 STARTUP_S = 90  # imports, model build and pretrained weights on a busy 2-core machine
 PROMPT_S = 10  # from the failure (or signal) to the process' exit
-TRACE_S = (
-    10  # a signal while an evaluation traces the model waits for the trace (a few seconds, more when busy)
-)
+# a signal while an evaluation traces the model waits for the trace (a few seconds, more when busy)
+TRACE_S = 10
 
 
 def dataset_with(root: Path, name: str, content: bytes) -> Path:
