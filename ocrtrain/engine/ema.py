@@ -3,7 +3,8 @@
 After every optimizer step the average of each floating-point tensor of the model's state (parameters and norm
 statistics) moves towards it: ``avg = d * avg + (1 - d) * weight`` with ``d = min(decay, (1 + t) / (10 + t))`` after
 ``t`` earlier steps. The warm-up of ``d`` (as PaddleDetection's and TensorFlow's averages have it) lets the average
-leave the starting weights quickly: without it a short fine-tune's average lags far behind (measured: README).
+leave the starting weights quickly: without it a short fine-tune's average lags far behind (measured:
+docs/experiments.md).
 ``decay`` 0.98 weighs roughly the last 50 steps once ``t`` > 440. Evaluation scores the average and ``best`` stores it;
 ``latest`` stores the training weights as the model and the average beside them (``ema.pdparams``), so a resumed
 run continues both exactly.

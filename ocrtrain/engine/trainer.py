@@ -488,9 +488,7 @@ class Trainer:
             if stop is None:
                 raise
             self._main_finished(stop)
-            if stop is error:
-                raise
-            raise stop from error
+            raise  # the loop's handler reads it as the same stop
         self._main_finished()
 
     def _evaluate_on_main(
