@@ -1,17 +1,21 @@
 """python -m ocrtrain.eval [checkpoint=<run | checkpoint dir | exported dir | zoo name>] [det=/rec= data=] [resize=pipeline]
-[tune=true]
+[tune=true | compare=<another model>]
 
 With no arguments: the most recent training run's best checkpoint, on that run's validation split. Writes
 ``eval_report.json`` (metrics at the top level, per-image/per-sample details below) and a picture of the worst cases.
 With ``tune=true`` (detectors) it searches the DB post-process values instead (``ocrtrain.tuning``), writes
-``tune_report.json`` and puts the winner where the model's inference settings live.
+``tune_report.json`` and puts the winner where the model's inference settings live. With ``compare=<model>`` it
+evaluates that model first on the same split (e.g. the shipped weights a fine-tune started from) and adds its report,
+the metrics side by side and ``before_after.png``.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import hydra
 import yaml
@@ -110,71 +114,124 @@ def _tune(
     run.end()
 
 
+@dataclass
+class _Loaded:
+    """A model ready to evaluate: its predictor and the inference settings it ships with."""
+
+    predictor: Any
+    evaluated: str  # what the report names
+    meta: dict[str, Any]  # its inference.yml (a checkpoint: the model config's, plus a still-valid tuned.yml)
+    origin: str  # where those settings came from, for error messages
+    checkpoint: Path | None = None
+    step: int = 0
+
+
+def _is_checkpoint(spec: str | None) -> bool:
+    from ocrtrain.engine.checkpoint import STATE_FILE
+
+    return spec is None or (Path(spec) / STATE_FILE).is_file() or (Path(spec) / "checkpoints").is_dir()
+
+
+def _load(cfg: DictConfig, task, spec: str | None, device: str) -> _Loaded:
+    """``spec`` (a run or checkpoint dir, an exported dir, a zoo name or a registry URI) as a model of ``task``."""
+    from ocrtrain import runs, tuning
+    from ocrtrain.devices import set_paddle_device
+    from ocrtrain.pipeline.model_source import resolve_model_source
+    from ocrtrain.pipeline.predictor import load_predictor
+    from ocrtrain.tasks import load_checkpoint_model
+
+    if not _is_checkpoint(spec):  # run through the pipeline's predictor, with the settings it ships
+        source = resolve_model_source(spec, task.kind, cfg.backend)
+        return _Loaded(load_predictor(source, device, cfg.backend), str(spec), source.meta, source.origin)
+    checkpoint = runs.best_checkpoint(spec)
+    set_paddle_device(device)
+    model, state = load_checkpoint_model(task, checkpoint)
+    step = int(state.get("global_step", 0))
+    meta, origin = task.inference_yml(), f"{checkpoint} (model config)"
+    tuned = task.kind == "det" and tuning.read_checkpoint_tuning(checkpoint, step)
+    if tuned:
+        meta, origin = tuning.apply_tuned(meta, tuned), f"{checkpoint} (model config + {tuning.TUNED_FILE})"
+    return _Loaded(task.eval_predictor(model), str(checkpoint), meta, origin, checkpoint, step)
+
+
+def _evaluate(task, loaded: _Loaded, resize: str) -> dict[str, Any]:
+    """The task's report for one model, with its own inference settings, naming what was evaluated."""
+    task.use_inference_settings(loaded.meta, loaded.origin, resize)
+    report = task.evaluate(loaded.predictor)
+    details = report.pop("details")
+    return {**report, "evaluated": loaded.evaluated, "details": details}
+
+
+def _write_report(report: dict[str, Any], path: Path) -> Path:
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def _float_metrics(report: dict[str, Any]) -> dict[str, float]:
+    return {k: v for k, v in report.items() if isinstance(v, float)}
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 @user_errors
 def main(cfg: DictConfig) -> None:
-    from ocrtrain import runs, tracking, tuning
-    from ocrtrain.devices import parse_device, set_paddle_device
-    from ocrtrain.engine.checkpoint import STATE_FILE
-    from ocrtrain.pipeline.model_source import resolve_model_source
-    from ocrtrain.pipeline.predictor import load_predictor
-    from ocrtrain.tasks import build_task, load_checkpoint_model
+    from ocrtrain import runs, tracking
+    from ocrtrain.compare import metrics_table
+    from ocrtrain.devices import parse_device
+    from ocrtrain.tasks import build_task
 
     if cfg.resize not in ("train", "pipeline"):
         raise ValueError(f"resize must be 'train' or 'pipeline', got {cfg.resize!r}")
+    if cfg.tune and cfg.compare is not None:
+        raise ValueError("tune=true and compare=... are separate runs: tune one model, or compare two")
     device = parse_device(cfg.device)
     spec = cfg.checkpoint
-    is_checkpoint = (
-        spec is None or (Path(spec) / STATE_FILE).is_file() or (Path(spec) / "checkpoints").is_dir()
-    )
-    training_run_dir, step, checkpoint = None, 0, None
-    if is_checkpoint:
-        checkpoint = runs.best_checkpoint(spec)
-        training_run_dir = runs.run_dir_of(checkpoint)
+    training_run_dir, run_cfg = None, None
+    if _is_checkpoint(spec):
+        training_run_dir = runs.run_dir_of(runs.best_checkpoint(spec))
         given = (cfg.get("det") is not None or cfg.get("rec") is not None) and cfg.get("data") is not None
         run_cfg = None if given else runs.run_config(training_run_dir)  # a bare checkpoint dir has none
-        task = build_task(_task_config(cfg, run_cfg))
-        set_paddle_device(device)
-        model, state = load_checkpoint_model(task, checkpoint)
-        step = int(state.get("global_step", 0))
-        predictor, evaluated = task.eval_predictor(model), str(checkpoint)
-        meta, origin = task.inference_yml(), f"{checkpoint} (model config)"
-        tuned = task.kind == "det" and tuning.read_checkpoint_tuning(checkpoint, step)
-        if tuned:
-            meta, origin = (
-                tuning.apply_tuned(meta, tuned),
-                f"{checkpoint} (model config + {tuning.TUNED_FILE})",
-            )
-    else:  # an exported inference dir or a zoo name, run through the pipeline's predictor
-        task = build_task(_task_config(cfg, None))
-        source = resolve_model_source(spec, task.kind, cfg.backend)
-        predictor, evaluated = load_predictor(source, device, cfg.backend), str(spec)
-        meta, origin = source.meta, source.origin
-    task.use_inference_settings(meta, origin, cfg.resize)
+    task = build_task(_task_config(cfg, run_cfg))
+    loaded = _load(cfg, task, spec, device)
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     run = tracking.open_run(cfg, "eval", task, out_dir, training_run_dir=training_run_dir)
     if cfg.tune:
-        _tune(cfg, task, predictor, run, out_dir, spec, checkpoint, step, meta)
+        task.use_inference_settings(loaded.meta, loaded.origin, cfg.resize)
+        _tune(cfg, task, loaded.predictor, run, out_dir, spec, loaded.checkpoint, loaded.step, loaded.meta)
         return
-    report = task.evaluate(predictor)
-    report = {
-        **{k: v for k, v in report.items() if k != "details"},
-        "evaluated": evaluated,
-        "details": report["details"],
-    }
-    (out_dir / "eval_report.json").write_text(
-        json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8"
+    before = None
+    if cfg.compare is not None:  # the other model first, on the same split, with its own settings
+        before = _evaluate(task, _load(cfg, task, str(cfg.compare), device), cfg.resize)
+    report = _evaluate(task, loaded, cfg.resize)
+    if before is not None:
+        report = {**report, "compared_to": {k: v for k, v in before.items() if k != "details"}}
+    artifacts = [
+        _write_report(report, out_dir / "eval_report.json"),
+        task.render_worst(report["details"], out_dir / "worst.png", k=int(cfg.worst_k)),
+    ]
+    metrics = _float_metrics(report)
+    if before is not None:
+        artifacts += [
+            _write_report(before, out_dir / "compared_report.json"),
+            task.render_changes(
+                before["details"], report["details"], out_dir / "before_after.png", k=int(cfg.worst_k)
+            ),
+        ]
+        metrics |= {f"compared/{k}": v for k, v in _float_metrics(before).items()}
+    run.log_metrics(metrics, step=loaded.step)
+    run.log_params(
+        {"evaluated": loaded.evaluated, "eval.resize": cfg.resize}
+        | ({"compared_to": before["evaluated"]} if before is not None else {})
     )
-    picture = task.render_worst(report["details"], out_dir / "worst.png", k=int(cfg.worst_k))
-    metrics = {k: v for k, v in report.items() if isinstance(v, float)}
-    run.log_metrics(metrics, step=step)
-    run.log_params({"evaluated": evaluated, "eval.resize": cfg.resize})
-    for path in (out_dir / "eval_report.json", picture):
+    for path in artifacts:
         run.log_artifact(path)
     run.end()
-    print(json.dumps({"evaluated": evaluated, **metrics}, indent=2))
-    print(f"report: {out_dir / 'eval_report.json'}; worst cases: {picture}")
+    print(json.dumps({"evaluated": loaded.evaluated, **_float_metrics(report)}, indent=2))
+    if before is not None:
+        print(metrics_table(before, report, (before["evaluated"], loaded.evaluated)))
+    print(f"report: {artifacts[0]}; worst cases: {artifacts[1]}")
+    if before is not None:
+        print(f"the other model's report: {artifacts[2]}; what changed most: {artifacts[3]}")
 
 
 if __name__ == "__main__":

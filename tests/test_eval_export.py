@@ -70,6 +70,31 @@ def test_rec_eval_and_export_from_the_command_line(rec_run, tmp_path):
     assert exported["acc"] == pytest.approx(report["acc"], abs=0.03)
 
 
+def test_eval_compares_a_fine_tune_with_the_weights_it_started_from(rec_run, tmp_path):
+    from PIL import Image
+
+    out = ok(
+        run("eval", f"checkpoint={rec_run}", "compare=PP-OCRv4_mobile_rec", "worst_k=5", *OFFLINE,
+            f"hydra.run.dir={tmp_path}/compare", cwd=tmp_path)
+    ).stdout  # fmt: skip
+    report = json.loads((tmp_path / "compare" / "eval_report.json").read_text())
+    before = json.loads((tmp_path / "compare" / "compared_report.json").read_text())
+    assert report["compared_to"]["evaluated"] == before["evaluated"] == "PP-OCRv4_mobile_rec"
+    assert "before: PP-OCRv4_mobile_rec" in out and f"{report['acc'] - before['acc']:+8.4f}" in out
+
+    # the shipped model's half is what eval of the shipped model alone gives, sample by sample
+    ok(
+        run("eval", "checkpoint=PP-OCRv4_mobile_rec", "rec=PP-OCRv4_mobile_rec", "data=icdar2015_rec_demo",
+            f"data.root={ROOT}", *OFFLINE, f"hydra.run.dir={tmp_path}/alone", cwd=tmp_path)
+    )  # fmt: skip
+    alone = json.loads((tmp_path / "alone" / "eval_report.json").read_text())
+    assert before["acc"] == alone["acc"] and before["details"] == alone["details"]
+    best = json.loads((rec_run / "checkpoints" / "best" / "state.json").read_text())
+    assert report["acc"] == pytest.approx(best["eval"]["acc"])
+    with Image.open(tmp_path / "compare" / "before_after.png") as sheet:
+        assert sheet.height == 5 * (30 + 26 * 3)  # 5 crops, each with truth, before and after
+
+
 def test_checkpoint_without_weights_is_refused_by_eval_and_export(rec_run, tmp_path):
     """A model.pdparams holding `{}`: eval once said hmean 0.0 and export 'parity ... 0.00e+00 OK'."""
     import paddle

@@ -133,3 +133,23 @@ def test_tuned_values_reach_the_pipeline_from_an_exported_dir_and_from_a_checkpo
     assert "takes the tuned values" in out
     pipe = create_pipeline("OCR", det_model=str(tmp_path / "from_ckpt"))
     assert {k: getattr(pipe.db_config, k) for k in tuning.TUNED_KEYS} == report["PostProcess"]
+
+
+def test_eval_compares_two_detectors_each_with_its_own_settings(tmp_path, demo):
+    import cv2
+
+    # the shipped weights exported with box_thresh 0.95 in inference.yml, against the shipped model itself
+    _, exported = _bad_start_model(tmp_path, demo)
+    out = run_ok(
+        "eval", "checkpoint=PP-OCRv4_mobile_det", *DET, f"compare={exported}", *OFFLINE,
+        f"hydra.run.dir={tmp_path}/compare", cwd=tmp_path,
+    ).stdout  # fmt: skip
+    report = json.loads((tmp_path / "compare" / "eval_report.json").read_text())
+    before = json.loads((tmp_path / "compare" / "compared_report.json").read_text())
+    assert before["evaluated"] == report["compared_to"]["evaluated"] == str(exported)
+    assert report["compared_to"]["hmean"] == before["hmean"] < 0.2 < 0.3 < report["hmean"]
+    assert [d["image"] for d in before["details"]] == [d["image"] for d in report["details"]]
+    change = f"{report['hmean'] - before['hmean']:+8.4f}"
+    assert any(line.startswith("hmean") and line.endswith(change) for line in out.splitlines()), out
+    sheet = cv2.imread(str(tmp_path / "compare" / "before_after.png"))
+    assert sheet.shape == (2 * 360, 2 * 640, 3)  # the 2 demo images (1280 x 720), before | after

@@ -13,6 +13,7 @@ import paddle
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from ocrtrain.compare import paired_details
 from ocrtrain.components import build
 from ocrtrain.config import to_plain
 from ocrtrain.data.readers import fingerprint_label_files
@@ -159,16 +160,19 @@ class DetTask:
     def render_worst(self, details: list[dict[str, Any]], path: Path, k: int = 8) -> Path:
         """A sheet of the ``k`` images with the lowest Hmean: ground truth green (don't-care grey), detections red."""
         worst = sorted(details, key=lambda d: (d["hmean"], d["image"]))[:k]
+        return image_sheet([_overlay(d, Path(d["image"]).name) for d in worst], path)
+
+    def render_changes(
+        self, before: list[dict[str, Any]], after: list[dict[str, Any]], path: Path, k: int = 8
+    ) -> Path:
+        """The ``k`` images whose Hmean changed most between two models: before on the left, after on the right."""
+        pairs = sorted(
+            paired_details(before, after, "image"),
+            key=lambda p: (-abs(p[1]["hmean"] - p[0]["hmean"]), p[0]["image"]),
+        )[:k]
         images = []
-        for d in worst:
-            img = cv2.imread(d["image"])
-            care = [p for p, ignore in zip(d["gt_polys"], d["gt_ignore"], strict=True) if not ignore]
-            dont_care = [p for p, ignore in zip(d["gt_polys"], d["gt_ignore"], strict=True) if ignore]
-            draw_polygons(draw_polygons(img, care, GREEN), dont_care, GREY)
-            draw_polygons(img, d["det_polys"], RED)
-            label = f"{Path(d['image']).name}  P {d['precision']:.2f} R {d['recall']:.2f}"
-            cv2.putText(img, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 1.0, RED, 2)
-            images.append(img)
+        for b, a in pairs:
+            images += [_overlay(b, f"before {Path(b['image']).name}"), _overlay(a, "after")]
         return image_sheet(images, path)
 
     # ---- checkpoints and export ----------------------------------------------------------------------------------
@@ -200,3 +204,15 @@ class DetTask:
         return det_inference_yml(
             self.model_cfg.name, to_plain(self.model_cfg.infer_resize), to_plain(self.model_cfg.postprocess)
         )
+
+
+def _overlay(d: dict[str, Any], title: str) -> np.ndarray:
+    """One evaluated image: ground truth green (don't-care grey), detections red, the title and its P / R / Hmean."""
+    img = cv2.imread(d["image"])
+    care = [p for p, ignore in zip(d["gt_polys"], d["gt_ignore"], strict=True) if not ignore]
+    dont_care = [p for p, ignore in zip(d["gt_polys"], d["gt_ignore"], strict=True) if ignore]
+    draw_polygons(draw_polygons(img, care, GREEN), dont_care, GREY)
+    draw_polygons(img, d["det_polys"], RED)
+    label = f"{title}  P {d['precision']:.2f} R {d['recall']:.2f} H {d['hmean']:.2f}"
+    cv2.putText(img, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 1.0, RED, 2)
+    return img

@@ -12,6 +12,7 @@ import paddle
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from ocrtrain.compare import paired_details
 from ocrtrain.components import build
 from ocrtrain.config import to_plain
 from ocrtrain.data.dictionary import CharDict
@@ -21,6 +22,7 @@ from ocrtrain.postprocess.ctc import ctc_greedy_decode
 from ocrtrain.sheets import caption_sheet
 
 log = logging.getLogger("ocrtrain")
+GREEN, RED, BLACK = (0, 150, 0), (200, 0, 0), (0, 0, 0)  # RGB, as caption_sheet takes them
 # val items kept in memory across the evaluations of one run: a crop cut from a det-label image costs a whole-image
 # decode (~40 ms, a sixth of a traced evaluation); 256 MiB holds ~1,400 crops at 48 x 320
 EVAL_CACHE_BYTES = 256 * 2**20
@@ -183,7 +185,7 @@ class RecTask:
         )
         scores = [rec_metric.score(d["prediction"], d["truth"], options) for d in details]
         for d, s in zip(details, scores, strict=True):
-            d["edit_distance"] = s.edit_distance
+            d["edit_distance"], d["correct"] = s.edit_distance, s.correct
         metrics = rec_metric.summarize(scores)
         metrics["acc_case_insensitive"] = sum(
             caseless.normalise(d["prediction"]) == caseless.normalise(d["truth"]) for d in details
@@ -192,19 +194,46 @@ class RecTask:
 
     def render_worst(self, details: list[dict[str, Any]], path: Path, k: int = 8) -> Path:
         """A sheet of the ``k`` worst samples: the crop, then truth (green) and prediction (red)."""
-        from ocrtrain.data.rec_dataset import load_rec_image
-
         worst = sorted(details, key=lambda d: (-d["edit_distance"], d["source"]))[:k]
-        dataset = self.eval_dataset()
-        by_source = {s.source: s for s in dataset.samples}
         rows = [
-            (
-                load_rec_image(by_source[d["source"]]),
-                [(f"truth: {d['truth']}", (0, 150, 0)), (f"pred:  {d['prediction']}", (200, 0, 0))],
-            )
-            for d in worst
+            (crop, [(f"truth: {d['truth']}", GREEN), (f"pred:  {d['prediction']}", RED)])
+            for d, crop in zip(worst, self._crops(worst), strict=True)
         ]
         return caption_sheet(rows, path)
+
+    def render_changes(
+        self, before: list[dict[str, Any]], after: list[dict[str, Any]], path: Path, k: int = 8
+    ) -> Path:
+        """The ``k`` samples that changed most between two models (read right by one only first, then by edit
+        distance): the crop, the truth, and each model's reading (green when right, red when wrong)."""
+        pairs = sorted(
+            paired_details(before, after, "source"),
+            key=lambda p: (
+                p[0]["correct"] == p[1]["correct"],
+                -abs(p[1]["edit_distance"] - p[0]["edit_distance"]),
+                p[0]["source"],
+            ),
+        )[:k]
+        crops = self._crops([b for b, _ in pairs])
+        rows = [
+            (
+                crop,
+                [
+                    (f"truth:  {b['truth']}", BLACK),
+                    (f"before: {b['prediction']}", GREEN if b["correct"] else RED),
+                    (f"after:  {a['prediction']}", GREEN if a["correct"] else RED),
+                ],
+            )
+            for (b, a), crop in zip(pairs, crops, strict=True)
+        ]
+        return caption_sheet(rows, path)
+
+    def _crops(self, details: list[dict[str, Any]]) -> list[np.ndarray]:
+        """The val crops these evaluated samples were read from."""
+        from ocrtrain.data.rec_dataset import load_rec_image
+
+        by_source = {s.source: s for s in self.eval_dataset().samples}
+        return [load_rec_image(by_source[d["source"]]) for d in details]
 
     # ---- checkpoints and export ----------------------------------------------------------------------------------
     def checkpoint_meta(self) -> tuple[dict[str, Any], dict[str, str]]:
