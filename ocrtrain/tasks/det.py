@@ -165,10 +165,19 @@ class DetTask:
     def render_changes(
         self, before: list[dict[str, Any]], after: list[dict[str, Any]], path: Path, k: int = 8
     ) -> Path:
-        """The ``k`` images whose Hmean changed most between two models: before on the left, after on the right."""
+        """The ``k`` images where the two models' errors (missed words + false detections) differ most, before on
+        the left, after on the right: where a fine-tune gained or lost the most words, not where one word flipped."""
+
+        def errors(d: dict[str, Any]) -> int:
+            return d["gt_care"] + d["det_care"] - 2 * d["matched"]
+
         pairs = sorted(
             paired_details(before, after, "image"),
-            key=lambda p: (-abs(p[1]["hmean"] - p[0]["hmean"]), p[0]["image"]),
+            key=lambda p: (
+                -abs(errors(p[1]) - errors(p[0])),
+                -abs(p[1]["hmean"] - p[0]["hmean"]),
+                p[0]["image"],
+            ),
         )[:k]
         images = []
         for b, a in pairs:
