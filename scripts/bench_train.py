@@ -107,6 +107,10 @@ def measure(tree: Path, task_name: str, steps: int, workers: int, count_flops: b
     assert Path(ocrtrain.__file__).resolve().is_relative_to(tree.resolve()), ocrtrain.__file__
     import paddle
 
+    with contextlib.suppress(ImportError):  # as the trainer starts (trees before it measure without)
+        from ocrtrain.engine.host_memory import keep_freed_memory
+
+        keep_freed_memory()
     rank, world = paddle.distributed.get_rank(), paddle.distributed.get_world_size()
     if world > 1:
         paddle.distributed.init_parallel_env()
@@ -127,7 +131,7 @@ def measure(tree: Path, task_name: str, steps: int, workers: int, count_flops: b
         epoch = 0
         while True:
             sampler.set_epoch(epoch)
-            yield from loader.epoch(sampler, epoch)
+            yield from loader.epoch(sampler)
             epoch += 1
 
     def step(batch) -> None:

@@ -2,11 +2,13 @@
 
 Each item of a batch is ``(index, sample_seed)`` (see :mod:`ocrtrain.engine.sampler`) and is passed to the dataset
 as is: its augmentation draws from ``sample_seed``, so a sample is the same in any worker, in any run. Python's
-``random`` and numpy's global generator are seeded from it too, for any library code that draws from them. Workers are forked per
-epoch, receive batch numbers through a bounded task queue and send back the collated batch or the error; the main
-process delivers batches in order, re-raises a worker's exception as itself (e.g. ``LabelError`` with its
-``file:line``), notices a worker that died, and gives up after ``timeout_s`` without a batch. Closing the iterator
-(end of epoch, ``max_steps``, an error, a signal) terminates the workers.
+``random`` and numpy's global generator are seeded from it too, for any library code that draws from them. Workers are forked once
+(``start``, before the trainer's heap grows: a worker forked later shares, copy-on-write, every page the trainer's
+allocator keeps) and serve epoch after epoch; they receive batch numbers through a task queue and send back the
+collated batch or the error. The main process delivers batches in order, re-raises a worker's exception as itself
+(e.g. ``LabelError`` with its ``file:line``), notices a worker that died, and gives up after ``timeout_s`` without a
+batch. An epoch left before its end (``max_steps``, an error, a signal) terminates the workers, so no stale batch can
+reach the next one (which forks anew); ``close`` ends them.
 """
 
 from __future__ import annotations
@@ -86,6 +88,34 @@ def _work(dataset: Any, collate: Callable, tasks: Any, results: Any, key: tuple[
             results.put((number, False, _portable(e, items)))
 
 
+class _Workers:
+    """Worker processes and their two queues."""
+
+    def __init__(self, dataset: Any, collate: Callable, count: int, seed: int):
+        ctx = mp.get_context("fork")
+        self.tasks, self.results = ctx.Queue(), ctx.Queue()
+        self.processes = [
+            ctx.Process(
+                target=_work,
+                args=(dataset, collate, self.tasks, self.results, (seed, worker_id)),
+                daemon=True,
+            )
+            for worker_id in range(count)
+        ]
+        for w in self.processes:
+            w.start()
+
+    def stop(self) -> None:
+        for w in self.processes:
+            if w.is_alive():
+                w.kill()
+        for w in self.processes:
+            w.join(timeout=5)
+        for q in (self.tasks, self.results):
+            q.cancel_join_thread()
+            q.close()
+
+
 class BatchLoader:
     """Batches of ``dataset`` built by ``num_workers`` processes (0: in the calling thread)."""
 
@@ -101,38 +131,44 @@ class BatchLoader:
         self.dataset, self.collate, self.num_workers, self.seed = dataset, collate, num_workers, seed
         self.prefetch = max(1, prefetch_per_worker) * max(1, num_workers)
         self.timeout_s = timeout_s
+        self._workers: _Workers | None = None
 
-    def epoch(self, batches: Iterable[list[Item]], epoch: int = 0) -> Iterator[Any]:
+    def start(self) -> None:
+        """Fork the workers now (the first epoch does it otherwise)."""
+        if self.num_workers and self._workers is None:
+            self._workers = _Workers(self.dataset, self.collate, self.num_workers, self.seed)
+
+    def close(self) -> None:
+        """End the workers (a later epoch forks new ones)."""
+        if self._workers is not None:
+            self._workers.stop()
+            self._workers = None
+
+    def __enter__(self) -> BatchLoader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def epoch(self, batches: Iterable[list[Item]]) -> Iterator[Any]:
         """The collated batches, in the order of ``batches``."""
         if self.num_workers == 0:
             for items in batches:
                 yield build_batch(self.dataset, self.collate, items)
             return
-        ctx = mp.get_context("fork")
-        tasks, results = ctx.Queue(), ctx.Queue()
-        workers = [
-            ctx.Process(
-                target=_work,
-                args=(self.dataset, self.collate, tasks, results, (self.seed, epoch, worker_id)),
-                daemon=True,
-            )
-            for worker_id in range(self.num_workers)
-        ]
-        for w in workers:
-            w.start()
+        self.start()
+        finished = False
         try:
-            yield from self._in_order(iter(batches), tasks, results, workers)
+            yield from self._in_order(iter(batches), self._workers)
+            finished = True
         finally:
-            for w in workers:
-                if w.is_alive():
-                    w.kill()
-            for w in workers:
-                w.join(timeout=5)
-            for q in (tasks, results):
-                q.cancel_join_thread()
-                q.close()
+            if (
+                not finished
+            ):  # batches of this epoch may still be on their way: nothing of it may reach the next
+                self.close()
 
-    def _in_order(self, batches: Iterator, tasks: Any, results: Any, workers: list) -> Iterator[Any]:
+    def _in_order(self, batches: Iterator, workers: _Workers) -> Iterator[Any]:
+        tasks, results = workers.tasks, workers.results
         sent = delivered = 0
         arrived: dict[int, tuple[bool, Any]] = {}
 
@@ -152,7 +188,7 @@ class BatchLoader:
                     number, ok, payload = results.get(timeout=1.0)
                 except queue.Empty:
                     waited += 1.0
-                    dead = [(i, w.exitcode) for i, w in enumerate(workers) if not w.is_alive()]
+                    dead = [(i, w.exitcode) for i, w in enumerate(workers.processes) if not w.is_alive()]
                     if dead:
                         raise DataWorkerError(
                             f"data worker {dead[0][0]} died (exit code {dead[0][1]}); "

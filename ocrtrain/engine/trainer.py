@@ -42,6 +42,7 @@ from ocrtrain.engine.checkpoint import find_checkpoint, load_checkpoint, read_st
 from ocrtrain.engine.distributed import RankSync
 from ocrtrain.engine.ema import EMA_FILE, WeightAverage
 from ocrtrain.engine.freeze import MODULE_PATHS, Freezer
+from ocrtrain.engine.host_memory import keep_freed_memory
 from ocrtrain.engine.loader import BatchLoader
 from ocrtrain.engine.optim import build_optimizer
 from ocrtrain.engine.sampler import ResumableBatchSampler
@@ -250,6 +251,7 @@ class Trainer:
     # ---- the loop -----------------------------------------------------------------------------------------------
     def _fit(self) -> dict[str, Any]:
         cfg = self.cfg
+        keep_freed_memory()  # a step re-uses the previous step's pages instead of faulting in new ones
         seed_everything(cfg.seed + self.rank)
         if self.world_size > 1:
             paddle.distributed.init_parallel_env()
@@ -317,6 +319,7 @@ class Trainer:
         eval_every = cfg.eval_every_steps or steps_per_epoch
         # data parallel: a signal is agreed on at the next step boundary
         self._interruptible = self.sync is None
+        loader.start()  # forked before the first evaluation and step grow this process's heap
         try:
             self._loop(
                 train_model,
@@ -338,6 +341,7 @@ class Trainer:
             if self.is_main:
                 print(f"stopping: {stop}; saving the state of step {state['global_step']}")
         finally:
+            loader.close()
             bar.close()
         # only a loop that ended normally saves here: after a crash, `latest` keeps the last good state
         self._check_in_sync(bare_model, state)
@@ -359,7 +363,7 @@ class Trainer:
         """Batches from the run's position on, epoch after epoch; waiting for one can be interrupted by a signal."""
         while True:
             sampler.set_epoch(state["epoch"], state["step_in_epoch"])
-            with closing(loader.epoch(sampler, state["epoch"])) as batches:
+            with closing(loader.epoch(sampler)) as batches:
                 while True:
                     self._interruptible = self.sync is None  # data parallel: the ranks stop together
                     batch = next(batches, None)

@@ -25,7 +25,8 @@ def in_repo(monkeypatch):
 def epoch_batches(task, dataset, seed: int, workers: int, start_batch: int = 0) -> list[dict]:
     sampler = ResumableBatchSampler(len(dataset), 2, seed=seed)
     sampler.set_epoch(1, start_batch)
-    return list(BatchLoader(dataset, task.collate, workers, seed=seed).epoch(sampler, epoch=1))
+    with BatchLoader(dataset, task.collate, workers, seed=seed) as loader:
+        return list(loader.epoch(sampler))
 
 
 def same(a: list[dict], b: list[dict]) -> bool:
