@@ -94,6 +94,8 @@ class TrainerConfig:
     unfreeze_at_step: int | None = field(None, POSITIVE_INT_OR_NULL)  # they train from this global step on
     # evaluate and keep as `best` an exponential moving average of the weights (engine.ema); e.g. 0.98
     ema_decay: float | None = field(None, FRACTION_BELOW_ONE_OR_NULL)
+    # keep freed host memory in the process for the next step (engine.host_memory); false: lower peak RSS
+    keep_freed_memory: bool = field(True, BOOLEAN)
 
 
 def set_train_mode(model: paddle.nn.Layer, freeze_norm: bool) -> None:
@@ -251,7 +253,8 @@ class Trainer:
     # ---- the loop -----------------------------------------------------------------------------------------------
     def _fit(self) -> dict[str, Any]:
         cfg = self.cfg
-        keep_freed_memory()  # a step re-uses the previous step's pages instead of faulting in new ones
+        if cfg.keep_freed_memory:  # a step re-uses the previous step's pages instead of faulting in new ones
+            keep_freed_memory()
         seed_everything(cfg.seed + self.rank)
         if self.world_size > 1:
             paddle.distributed.init_parallel_env()
