@@ -2,13 +2,14 @@
 
 Each item of a batch is ``(index, sample_seed)`` (see :mod:`ocrtrain.engine.sampler`) and is passed to the dataset
 as is: its augmentation draws from ``sample_seed``, so a sample is the same in any worker, in any run. Python's
-``random`` and numpy's global generator are seeded from it too, for any library code that draws from them. Workers are forked once
-(``start``, before the trainer's heap grows: a worker forked later shares, copy-on-write, every page the trainer's
-allocator keeps) and serve epoch after epoch; they receive batch numbers through a task queue and send back the
-collated batch or the error. The main process delivers batches in order, re-raises a worker's exception as itself
-(e.g. ``LabelError`` with its ``file:line``), notices a worker that died, and gives up after ``timeout_s`` without a
-batch. An epoch left before its end (``max_steps``, an error, a signal) terminates the workers, so no stale batch can
-reach the next one (which forks anew); ``close`` ends them.
+``random`` and numpy's global generator are seeded from it too, for any library code that draws from them.
+
+Workers are forked once (``start``, before the trainer's heap grows: a worker forked later shares, copy-on-write,
+every page the trainer's allocator keeps) and serve epoch after epoch; they receive batch numbers through a task
+queue and send back the collated batch or the error. The main process delivers batches in order, re-raises a
+worker's exception as itself (e.g. ``LabelError`` with its ``file:line``), notices a worker that died, and gives up
+after ``timeout_s`` without a batch. An epoch left before its end (``max_steps``, an error, a signal) ends the
+workers, so no stale batch can reach the next epoch (which forks anew); ``close`` ends them too.
 """
 
 from __future__ import annotations
@@ -162,9 +163,8 @@ class BatchLoader:
             yield from self._in_order(iter(batches), self._workers)
             finished = True
         finally:
-            if (
-                not finished
-            ):  # batches of this epoch may still be on their way: nothing of it may reach the next
+            # left early, batches of this epoch may still be on their way: none of them may reach the next epoch
+            if not finished:
                 self.close()
 
     def _in_order(self, batches: Iterator, workers: _Workers) -> Iterator[Any]:
