@@ -23,6 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from ocrtrain.cli import check_overrides, user_errors
+from ocrtrain.devices import Device
 
 
 def _task_config(cfg: DictConfig, run_cfg: DictConfig | None) -> DictConfig:
@@ -132,7 +133,7 @@ def _is_checkpoint(spec: str | None) -> bool:
     return spec is None or (Path(spec) / STATE_FILE).is_file() or (Path(spec) / "checkpoints").is_dir()
 
 
-def _load(cfg: DictConfig, task, spec: str | None, device: str) -> _Loaded:
+def _load(cfg: DictConfig, task, spec: str | None, device: Device) -> _Loaded:
     """``spec`` (a run or checkpoint dir, an exported dir, a zoo name or a registry URI) as a model of ``task``."""
     from ocrtrain import runs, tuning
     from ocrtrain.devices import set_paddle_device
