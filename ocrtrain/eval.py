@@ -188,7 +188,8 @@ def main(cfg: DictConfig) -> None:
     spec = cfg.checkpoint
     training_run_dir, run_cfg = None, None
     if _is_checkpoint(spec):
-        training_run_dir = runs.run_dir_of(runs.best_checkpoint(spec))
+        spec = str(runs.best_checkpoint(spec))  # resolved once: the config and the weights come from one run
+        training_run_dir = runs.run_dir_of(Path(spec))
         given = (cfg.get("det") is not None or cfg.get("rec") is not None) and cfg.get("data") is not None
         run_cfg = None if given else runs.run_config(training_run_dir)  # a bare checkpoint dir has none
     task = build_task(_task_config(cfg, run_cfg))
@@ -204,35 +205,31 @@ def main(cfg: DictConfig) -> None:
     if cfg.compare is not None:  # the other model first, on the same split, with its own settings
         before = _evaluate(task, _load(cfg, task, str(cfg.compare), device), cfg.resize)
     report = _evaluate(task, loaded, cfg.resize)
+    own = _float_metrics(report)
+    metrics = dict(own)
+    params = {"evaluated": loaded.evaluated, "eval.resize": cfg.resize}
     if before is not None:
-        report = {**report, "compared_to": {k: v for k, v in before.items() if k != "details"}}
-    artifacts = [
-        _write_report(report, out_dir / "eval_report.json"),
-        task.render_worst(report["details"], out_dir / "worst.png", k=int(cfg.worst_k)),
-    ]
-    metrics = _float_metrics(report)
-    if before is not None:
-        artifacts += [
-            _write_report(before, out_dir / "compared_report.json"),
-            task.render_changes(
-                before["details"], report["details"], out_dir / "before_after.png", k=int(cfg.worst_k)
-            ),
-        ]
+        report["compared_to"] = {k: v for k, v in before.items() if k != "details"}
         metrics |= {f"compared/{k}": v for k, v in _float_metrics(before).items()}
+        params["compared_to"] = before["evaluated"]
+    written = {
+        "report": _write_report(report, out_dir / "eval_report.json"),
+        "worst cases": task.render_worst(report["details"], out_dir / "worst.png", k=int(cfg.worst_k)),
+    }
+    if before is not None:
+        written["the other model's report"] = _write_report(before, out_dir / "compared_report.json")
+        written["what changed most"] = task.render_changes(
+            before["details"], report["details"], out_dir / "before_after.png", k=int(cfg.worst_k)
+        )
     run.log_metrics(metrics, step=loaded.step)
-    run.log_params(
-        {"evaluated": loaded.evaluated, "eval.resize": cfg.resize}
-        | ({"compared_to": before["evaluated"]} if before is not None else {})
-    )
-    for path in artifacts:
+    run.log_params(params)
+    for path in written.values():
         run.log_artifact(path)
     run.end()
-    print(json.dumps({"evaluated": loaded.evaluated, **_float_metrics(report)}, indent=2))
+    print(json.dumps({"evaluated": loaded.evaluated, **own}, indent=2))
     if before is not None:
         print(metrics_table(before, report, (before["evaluated"], loaded.evaluated)))
-    print(f"report: {artifacts[0]}; worst cases: {artifacts[1]}")
-    if before is not None:
-        print(f"the other model's report: {artifacts[2]}; what changed most: {artifacts[3]}")
+    print("; ".join(f"{what}: {path}" for what, path in written.items()))
 
 
 if __name__ == "__main__":
