@@ -5,10 +5,15 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from ocrtrain.mkl_dispatch import select_mkl_code_path
+
 # paddle warns at import that ccache (a C++ extension build cache) is missing; ocrtrain builds no extensions
 warnings.filterwarnings("ignore", message="No ccache found")
 
 __version__ = "0.1.0"
+
+# before paddle's first matrix product: MKL's fast kernels on AMD processors (ocrtrain/mkl_dispatch.py)
+select_mkl_code_path()
 
 
 def create_pipeline(pipeline: Any = "OCR", device: str | None = None, **options: Any):
