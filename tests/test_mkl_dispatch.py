@@ -17,6 +17,8 @@ from ocrtrain.mkl_dispatch import VARIABLE, mkl_cpu_type, select_mkl_code_path
 AMD = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma avx512f\n"
 INTEL = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse2 avx avx2 fma avx512f\n"
 OLD_AMD = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx\n"
+CPUINFO = Path("/proc/cpuinfo")
+THIS_CPU = mkl_cpu_type(CPUINFO.read_text() if CPUINFO.is_file() else "")
 
 
 def test_the_avx2_path_only_for_amd_processors_that_have_it():
@@ -52,12 +54,11 @@ def _in_fresh_process(code: str, **env: str) -> str:
 
 
 def test_import_ocrtrain_sets_it_for_this_machine_and_its_child_processes():
-    expected = mkl_cpu_type(Path("/proc/cpuinfo").read_text()) if Path("/proc/cpuinfo").is_file() else None
     code = (
         "import os, subprocess, sys, ocrtrain; print(subprocess.run([sys.executable, '-c', "
         f"'import os; print(os.environ.get(\"{VARIABLE}\"))'], capture_output=True, text=True).stdout.strip())"
     )
-    assert _in_fresh_process(code) == str(expected)
+    assert _in_fresh_process(code) == str(THIS_CPU)
     assert _in_fresh_process(code, **{VARIABLE: "4"}) == "4"
 
 
@@ -71,10 +72,7 @@ print(json.dumps([F.conv2d(x, w, padding=1).numpy().ravel()[::97].tolist(), (a @
 """
 
 
-@pytest.mark.skipif(
-    mkl_cpu_type(Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else "") is None,
-    reason="MKL's path is only chosen on AMD processors",
-)
+@pytest.mark.skipif(THIS_CPU is None, reason="MKL's path is only chosen on AMD processors")
 def test_the_avx2_path_computes_the_same_convolutions_and_products():
     default = json.loads(_in_fresh_process(PRODUCTS))
     avx2 = json.loads(_in_fresh_process(PRODUCTS, **{VARIABLE: "5"}))
