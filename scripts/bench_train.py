@@ -169,6 +169,8 @@ def measure(tree: Path, task_name: str, steps: int, workers: int, count_flops: b
         data_wait_share=waited / loop_s,
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         worker_peak_rss_mb=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        # the MKL code path this process ran (set by `import ocrtrain` on AMD processors in newer trees)
+        mkl_cpu_type=os.environ.get("MKL_DEBUG_CPU_TYPE"),
     )
     return result
 
@@ -213,7 +215,7 @@ def run_once(
 
 
 def summary(name: str, runs: list[dict[str, float]], gflop: float, peak: float) -> dict[str, float]:
-    med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "gflop"}
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k not in ("gflop", "mkl_cpu_type")}
     times = ", ".join(f"{r['compute_s']:.2f}" for r in runs)
     sps = med["batch"] / med["compute_s"]
     achieved = gflop / med["compute_s"]
@@ -279,8 +281,11 @@ def main() -> None:
                     flops = rep == 0 and tree_name == "this tree" and set_name == first
                     runs.setdefault(name, []).append(run_once(tree, args, flops, processes, threads))
                     loads.append(os.getloadavg()[0])
+                    last = runs[name][-1]
+                    mkl = last.get("mkl_cpu_type")
                     print(
-                        f"  repetition {rep + 1}/{args.repeat} {name}: {runs[name][-1]['compute_s']:.2f} s/step"
+                        f"  repetition {rep + 1}/{args.repeat} {name}: {last['compute_s']:.2f} s/step"
+                        f" (MKL_DEBUG_CPU_TYPE={mkl or 'unset'})"
                     )
     gflop = next(iter(runs.values()))[0]["gflop"]
     print(
