@@ -37,8 +37,7 @@ class _ChannelBias(PyLayer):
 def add_channel_bias(x: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
     """``x + bias`` per channel of an N x C x H x W ``x``; on CPU in training through ``_ChannelBias``, elsewhere
     (GPU, static graphs, no gradient needed) as the plain broadcast add."""
-    if not paddle.in_dynamic_mode() or not x.place.is_cpu_place() or x.ndim != 4:
-        return x + bias.reshape([1, -1, 1, 1])
-    if x.stop_gradient and bias.stop_gradient:
-        return x + bias.reshape([1, -1, 1, 1])
-    return _ChannelBias.apply(x, bias)
+    needs_gradient = not (x.stop_gradient and bias.stop_gradient)
+    if paddle.in_dynamic_mode() and x.place.is_cpu_place() and x.ndim == 4 and needs_gradient:
+        return _ChannelBias.apply(x, bias)
+    return x + bias.reshape([1, -1, 1, 1])
