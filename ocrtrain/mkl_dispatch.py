@@ -28,6 +28,8 @@ def mkl_cpu_type(cpuinfo: str) -> str | None:
             vendor = value.strip()
         elif key.strip() == "flags" and not flags:
             flags = set(value.split())
+        if vendor and flags:  # the first processor's block says it: the rest repeats it per core
+            break
     return AVX2_PATH if vendor == "AuthenticAMD" and {"avx2", "fma"} <= flags else None
 
 
