@@ -94,7 +94,7 @@ def _tune(
             f"python -m ocrtrain.infer pipeline={path} input=..."
         )
     resize = f"{best.resize['limit_side_len']}/{best.resize['limit_type']}"
-    print(f"tuned thresh, box_thresh, unclip_ratio and the resize they were found at ({resize}): {written}")
+    print(f"tuned DB values and the resize they were found at ({resize}): {written}")
     own = det_settings(meta, str(spec))
     if cfg.tune_write and (own.limit_side_len, own.limit_type) != tuple(best.resize.values()):
         print(

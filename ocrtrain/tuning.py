@@ -1,9 +1,15 @@
 """DB post-process tuning: run a detector once over a split, keep its probability maps, and search ``thresh``,
-``box_thresh`` and ``unclip_ratio`` (optionally the resize, which re-runs the model) for the best Hmean.
+``box_thresh``, ``unclip_ratio`` and ``score_mode`` (optionally the resize, which re-runs the model) for the best
+Hmean.
 
-The search reuses the post-process and the metric in stages: kernel regions once per ``thresh``, grown boxes and their
-matches against the ground truth once per (``thresh``, ``unclip_ratio``), and every ``box_thresh`` is then a mask over
-those. The winner is scored again through the plain ``DBPostProcess`` + metric path, which is what gets reported.
+``score_mode`` matters for fine-tuned detectors: the shipped models were trained with dice and their maps are nearly
+binary, so a region's mean over its box ("fast") is close to its mean over its own outline ("slow"); a detector
+fine-tuned with balanced BCE has softer edges, and the box mean of a real word can fall below ``box_thresh``
+(ICDAR 2015, docs/experiments.md: 95 of the 147 dev words the best fine-tune missed had a region, scoring 0.4-0.57).
+
+The search reuses the post-process and the metric in stages: kernel regions once per (``score_mode``, ``thresh``),
+grown boxes and their matches against the ground truth once per (``score_mode``, ``thresh``, ``unclip_ratio``), and
+every ``box_thresh`` is then a mask over those. The winner is scored again through the plain ``DBPostProcess`` + metric path, which is what gets reported.
 
 Where the result goes (``inference.yml`` is the one source of a model's inference settings, docs/architecture.md):
 an exported dir's ``inference.yml`` is rewritten; a checkpoint gets ``tuned.yml``, which eval and export apply while
@@ -26,7 +32,8 @@ from ocrtrain.metrics.det_metric import GroundTruth, combine, evaluate_image, ma
 from ocrtrain.postprocess.db import DBPostProcess, db_boxes, db_candidates, grow_candidate
 
 TUNED_FILE = "tuned.yml"  # in a checkpoint directory
-TUNED_KEYS = ("thresh", "box_thresh", "unclip_ratio")
+NUMERIC_KEYS = ("thresh", "box_thresh", "unclip_ratio")
+TUNED_KEYS = (*NUMERIC_KEYS, "score_mode")
 
 
 @dataclass(frozen=True)
@@ -45,18 +52,23 @@ class Grid:
     thresh: Sequence[float]
     box_thresh: Sequence[float]
     unclip_ratio: Sequence[float]
+    score_mode: Sequence[str]
 
     def around(self, base: DBPostProcess) -> Grid:
         """The grid with the base values added, so the search can always keep them."""
+        kind = {key: float for key in NUMERIC_KEYS} | {"score_mode": str}
         return Grid(
-            *(sorted({float(v) for v in values} | {float(getattr(base, key))}) for key, values in self.axes())
+            *(
+                sorted({kind[key](v) for v in values} | {kind[key](getattr(base, key))})
+                for key, values in self.axes()
+            )
         )
 
-    def axes(self) -> list[tuple[str, Sequence[float]]]:
+    def axes(self) -> list[tuple[str, Sequence[float] | Sequence[str]]]:
         return [(key, getattr(self, key)) for key in TUNED_KEYS]
 
     def size(self) -> int:
-        return len(self.thresh) * len(self.box_thresh) * len(self.unclip_ratio)
+        return len(self.thresh) * len(self.box_thresh) * len(self.unclip_ratio) * len(self.score_mode)
 
 
 def collect_maps(probability_maps: Iterable[tuple[dict[str, Any], np.ndarray]]) -> list[ValMap]:
@@ -85,24 +97,23 @@ def score(maps: Sequence[ValMap], cfg: DBPostProcess) -> dict[str, float]:
 
 def search(
     maps: Sequence[ValMap], base: DBPostProcess, grid: Grid, progress: bool = True
-) -> list[dict[str, float]]:
-    """Every grid point's thresh / box_thresh / unclip_ratio with its precision / recall / hmean."""
+) -> list[dict[str, Any]]:
+    """Every grid point's thresh / box_thresh / unclip_ratio / score_mode with its precision / recall / hmean."""
     rows = []
     lowest_box_thresh = min(grid.box_thresh)
-    candidates = {thresh: [] for thresh in grid.thresh}  # per thresh, per image
+    regions = [(mode, thresh) for mode in grid.score_mode for thresh in grid.thresh]
+    candidates = {region: [] for region in regions}  # per (score_mode, thresh), per image
     for m in tqdm(maps, desc="tune: kernel regions", disable=not progress, leave=False):
         prob = m.prob.astype(np.float32)
-        for thresh in grid.thresh:
-            found = db_candidates(prob, replace(base, thresh=thresh))
-            candidates[thresh].append([c for c in found if c.score >= lowest_box_thresh])
-    bar = tqdm(
-        total=len(grid.thresh) * len(grid.unclip_ratio), desc="tune", disable=not progress, leave=False
-    )
-    for thresh in grid.thresh:
+        for mode, thresh in regions:
+            found = db_candidates(prob, replace(base, thresh=thresh, score_mode=mode))
+            candidates[mode, thresh].append([c for c in found if c.score >= lowest_box_thresh])
+    bar = tqdm(total=len(regions) * len(grid.unclip_ratio), desc="tune", disable=not progress, leave=False)
+    for mode, thresh in regions:
         for unclip_ratio in grid.unclip_ratio:
-            grown_cfg = replace(base, thresh=thresh, unclip_ratio=unclip_ratio)
+            grown_cfg = replace(base, thresh=thresh, unclip_ratio=unclip_ratio, score_mode=mode)
             tables = []
-            for m, found in zip(maps, candidates[thresh], strict=True):
+            for m, found in zip(maps, candidates[mode, thresh], strict=True):
                 boxes = [(grow_candidate(c, m.prob.shape, m.dest_size, grown_cfg), c.score) for c in found]
                 boxes = [(quad, s) for quad, s in boxes if quad is not None]
                 scores = np.array([s for _, s in boxes], np.float32)
@@ -110,18 +121,25 @@ def search(
             for box_thresh in grid.box_thresh:
                 metrics = combine([table.counts(scores >= box_thresh) for table, scores in tables])
                 rows.append(
-                    {"thresh": thresh, "box_thresh": box_thresh, "unclip_ratio": unclip_ratio, **metrics}
+                    {
+                        "thresh": thresh,
+                        "box_thresh": box_thresh,
+                        "unclip_ratio": unclip_ratio,
+                        "score_mode": mode,
+                        **metrics,
+                    }
                 )
             bar.update()
     bar.close()
     return rows
 
 
-def best_row(rows: Sequence[dict[str, float]], base: DBPostProcess) -> dict[str, float]:
+def best_row(rows: Sequence[dict[str, Any]], base: DBPostProcess) -> dict[str, Any]:
     """The highest Hmean; among equals the setting nearest the base values (so no gain means no change)."""
 
-    def distance(row: dict[str, float]) -> float:
-        return sum(abs(row[k] - getattr(base, k)) / getattr(base, k) for k in TUNED_KEYS)
+    def distance(row: dict[str, Any]) -> float:
+        moved = sum(abs(row[k] - getattr(base, k)) / getattr(base, k) for k in NUMERIC_KEYS)
+        return moved + (row["score_mode"] != base.score_mode)
 
     return max(rows, key=lambda row: (round(row["hmean"], 12), -distance(row)))
 
@@ -130,15 +148,15 @@ def best_row(rows: Sequence[dict[str, float]], base: DBPostProcess) -> dict[str,
 class TuneResult:
     resize: dict[str, Any]
     default: dict[str, float]  # precision / recall / hmean with the model's own values
-    best: dict[str, float]  # the tuned values and their precision / recall / hmean
+    best: dict[str, Any]  # the tuned values and their precision / recall / hmean
     settings_tried: int
     images: int
     maps_bytes: int  # memory the kept probability maps took
     forward_s: float  # running the model over the split
     search_s: float
-    rows: list[dict[str, float]]
+    rows: list[dict[str, Any]]
 
-    def settings(self) -> dict[str, float]:
+    def settings(self) -> dict[str, Any]:
         return {k: self.best[k] for k in TUNED_KEYS}
 
 
@@ -201,7 +219,10 @@ def _label(resize: dict[str, Any]) -> str:
 
 def summary(results: Sequence[TuneResult], base: DBPostProcess, split: str) -> str:
     """A small table: default vs tuned per resize, with the gain and the cost."""
-    head = f"{'resize':<10} {'setting':<8} {'thresh':>6} {'box_th':>6} {'unclip':>6} {'P':>6} {'R':>6} {'Hmean':>6}"
+    head = (
+        f"{'resize':<10} {'setting':<8} {'thresh':>6} {'box_th':>6} {'unclip':>6} {'score':>5} {'P':>6} {'R':>6} "
+        f"{'Hmean':>6}"
+    )
     lines = [head]
     for r in results:
         for name, values, metrics in (
@@ -210,8 +231,8 @@ def summary(results: Sequence[TuneResult], base: DBPostProcess, split: str) -> s
         ):
             lines.append(
                 f"{_label(r.resize):<10} {name:<8} {values['thresh']:>6.2f} {values['box_thresh']:>6.2f} "
-                f"{values['unclip_ratio']:>6.2f} {metrics['precision']:>6.3f} {metrics['recall']:>6.3f} "
-                f"{metrics['hmean']:>6.3f}"
+                f"{values['unclip_ratio']:>6.2f} {values['score_mode']:>5} {metrics['precision']:>6.3f} "
+                f"{metrics['recall']:>6.3f} {metrics['hmean']:>6.3f}"
             )
         lines.append(
             f"{'':<10} gain {r.best['hmean'] - r.default['hmean']:+.3f} Hmean; {r.settings_tried} settings on "

@@ -24,7 +24,9 @@ from ocrtrain.tasks import build_task
 ROOT = REPO / "datasets" / "icdar2015_demo"
 DET = ["det=PP-OCRv4_mobile_det", "data=icdar2015_demo", f"data.root={ROOT}"]
 OFFLINE = ["tracking.enabled=false"]
-SMALL_GRID = tuning.Grid(thresh=[0.2, 0.3], box_thresh=[0.4, 0.5, 0.6, 0.7], unclip_ratio=[1.5, 2.0])
+SMALL_GRID = tuning.Grid(
+    thresh=[0.2, 0.3], box_thresh=[0.4, 0.5, 0.6, 0.7], unclip_ratio=[1.5, 2.0], score_mode=["fast", "slow"]
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,9 @@ def test_every_searched_setting_scores_what_eval_scores(demo):
     maps = tuning.collect_maps(task.probability_maps(predict, progress=False))
     assert all(m.prob.dtype == np.float16 for m in maps)
     rows = tuning.search(maps, task.db_config, SMALL_GRID, progress=False)
-    assert len(rows) == SMALL_GRID.size() == 16
+    assert len(rows) == SMALL_GRID.size() == 32
+    hmeans = {mode: [r["hmean"] for r in rows if r["score_mode"] == mode] for mode in ("fast", "slow")}
+    assert hmeans["fast"] != hmeans["slow"]  # the mode is applied, not just recorded
     for row in rows:
         cfg = replace(task.db_config, **{k: row[k] for k in tuning.TUNED_KEYS})
         expected = tuning.score(maps, cfg)
@@ -62,7 +66,7 @@ def test_tuning_keeps_the_defaults_unless_it_beats_them_and_repairs_a_bad_start(
     assert bad.default["hmean"] < 0.2
     assert bad.best["hmean"] >= result.best["hmean"] > bad.default["hmean"] + 0.2
     assert bad.settings()["box_thresh"] < 0.95
-    assert bad.settings_tried == 2 * 5 * 2  # the start's own box_thresh joins the grid
+    assert bad.settings_tried == 2 * 5 * 2 * 2  # the start's own box_thresh joins the grid
 
 
 def test_a_checkpoint_tuned_for_other_weights_is_ignored(tmp_path, capsys):
