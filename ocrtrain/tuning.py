@@ -3,13 +3,14 @@
 Hmean.
 
 ``score_mode`` matters for fine-tuned detectors: the shipped models were trained with dice and their maps are nearly
-binary, so a region's mean over its box ("fast") is close to its mean over its own outline ("slow"); a detector
-fine-tuned with balanced BCE has softer edges, and the box mean of a real word can fall below ``box_thresh``
+binary, so a region's mean over its box ("fast") is close to its mean over its own outline ("slow"); after a
+fine-tune with balanced BCE the maps are softer and the box mean of a real word can fall below ``box_thresh``
 (ICDAR 2015, docs/experiments.md: 95 of the 147 dev words the best fine-tune missed had a region, scoring 0.4-0.57).
 
 The search reuses the post-process and the metric in stages: kernel regions once per (``score_mode``, ``thresh``),
 grown boxes and their matches against the ground truth once per (``score_mode``, ``thresh``, ``unclip_ratio``), and
-every ``box_thresh`` is then a mask over those. The winner is scored again through the plain ``DBPostProcess`` + metric path, which is what gets reported.
+every ``box_thresh`` is then a mask over those. The winner is scored again through the plain ``DBPostProcess`` +
+metric path, which is what gets reported.
 
 Where the result goes (``inference.yml`` is the one source of a model's inference settings, docs/architecture.md):
 an exported dir's ``inference.yml`` is rewritten; a checkpoint gets ``tuned.yml``, which eval and export apply while
