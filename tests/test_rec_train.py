@@ -89,6 +89,22 @@ def test_training_items_and_concatenation():
     assert any(item["text"] not in texts for item in items)  # some lines were joined with extra samples
 
 
+def test_train_transform_switches_augmentation_off_and_on(in_repo):
+    """`rec.train_transform` reaches the training data: at 0 a training item is the crop as evaluated, at 1 no
+    item is (every line warped, cut, blurred, inverted and joined)."""
+    plain = build_task(
+        compose("train", [*REC, "rec.train_transform.augment_prob=0", "rec.train_transform.concat_prob=0"])
+    )
+    train, val = plain.train_dataset(), plain._dataset("train", "eval")
+    for i in range(8):
+        assert train[i]["text"] == val[i]["text"]
+        np.testing.assert_array_equal(train[i]["image"], val[i]["image"])
+    heavy = build_task(
+        compose("train", [*REC, "rec.train_transform.augment_prob=1", "rec.train_transform.concat_prob=1"])
+    ).train_dataset()
+    assert all(not np.array_equal(heavy[i]["image"], val[i]["image"]) for i in range(8))
+
+
 def test_exported_recogniser_reads_like_the_pretrained_one(in_repo, tmp_path):
     from ocrtrain import create_pipeline
 

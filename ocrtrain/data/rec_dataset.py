@@ -41,12 +41,12 @@ class CutRows(A.ImageOnlyTransform):
         return img[rows:] if top else img[: h - rows]
 
 
-def build_rec_augment() -> A.Compose:
-    """PaddleOCR's RecAug for PP-OCRv4 rec, each part with probability 0.4: a geometric warp (there TIA's distort,
-    stretch and perspective; here a small perspective and affine), rows cut off the top or bottom, a 5x5 Gaussian
-    blur with sigma 1 and colour inversion. Its noise, brightness and shift augmentations are left out: at its
-    settings they change a pixel by under one grey level. Nothing cuts into a line's ends: the label names every
-    character, so a crop that cuts off the first or last one teaches a wrong reading."""
+def build_rec_augment(prob: float = 0.4) -> A.Compose:
+    """PaddleOCR's RecAug for PP-OCRv4 rec, each part with probability ``prob`` (0.4 there): a geometric warp
+    (there TIA's distort, stretch and perspective; here a small perspective and affine), rows cut off the top or
+    bottom, a 5x5 Gaussian blur with sigma 1 and colour inversion. Its noise, brightness and shift augmentations
+    are left out: at its settings they change a pixel by under one grey level. Nothing cuts into a line's ends: the
+    label names every character, so a crop that cuts off the first or last one teaches a wrong reading."""
     return A.Compose(
         [
             A.Sequential(
@@ -60,11 +60,11 @@ def build_rec_augment() -> A.Compose:
                         p=1.0,
                     ),
                 ],
-                p=0.4,
+                p=prob,
             ),
-            CutRows(p=0.4),
-            A.GaussianBlur(blur_limit=(5, 5), sigma_limit=(1.0, 1.0), p=0.4),
-            A.InvertImg(p=0.4),
+            CutRows(p=prob),
+            A.GaussianBlur(blur_limit=(5, 5), sigma_limit=(1.0, 1.0), p=prob),
+            A.InvertImg(p=prob),
         ]
     )
 
@@ -120,13 +120,14 @@ class RecDataset(Dataset):
         skip_bad: bool = False,
         strict: bool = False,
         concat_prob: float = 0.5,
+        augment_prob: float = 0.4,
         seed: int = 0,
         multiscale_heights: list[int] | None = None,
     ):
         super().__init__()
         self.root, self.char_dict, self.mode = Path(root), char_dict, mode
         self.max_text_length, self.height, self.width = max_text_length, image_height, image_width
-        self.skip_bad, self.concat_prob = skip_bad, concat_prob
+        self.skip_bad, self.concat_prob, self.augment_prob = skip_bad, concat_prob, augment_prob
         # train mode: items keep their image unresized; the collate resizes each batch to one of these heights
         self.multiscale_heights = list(multiscale_heights or []) if mode == "train" else []
         self.skipped = SkipLog()
@@ -185,9 +186,12 @@ class RecDataset(Dataset):
         text = sample.text
         if self.mode == "train":
             if self._aug is None:
-                self._aug = build_rec_augment()
+                self._aug = build_rec_augment(self.augment_prob)
             rng, py_random = sample_rngs(seed)
-            img, text = self._concat(scale_to_min_side(img), text, rng)
+            # the warp needs a few pixels each way; with augmentation off the crop stays as evaluated
+            if self.augment_prob > 0:
+                img = scale_to_min_side(img)
+            img, text = self._concat(img, text, rng)
             self._aug.set_random_state(rng, py_random)
             img = self._aug(image=img)["image"]
         ids = self.char_dict.encode(text)[: self.max_text_length]
