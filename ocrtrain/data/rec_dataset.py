@@ -41,7 +41,7 @@ class CutRows(A.ImageOnlyTransform):
         return img[rows:] if top else img[: h - rows]
 
 
-def build_rec_augment(prob: float = 0.4) -> A.Compose:
+def build_rec_augment(prob: float) -> A.Compose:
     """PaddleOCR's RecAug for PP-OCRv4 rec, each part with probability ``prob`` (0.4 there): a geometric warp
     (there TIA's distort, stretch and perspective; here a small perspective and affine), rows cut off the top or
     bottom, a 5x5 Gaussian blur with sigma 1 and colour inversion. Its noise, brightness and shift augmentations

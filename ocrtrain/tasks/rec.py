@@ -92,8 +92,14 @@ class RecTask:
 
         node = self.data_cfg[split]
         shape = self.model_cfg.image_shape
-        # eval reads no training transform (a run saved before the key existed still evaluates)
-        transform = self.model_cfg.train_transform if mode == "train" else {}
+        # only training reads the augmentation settings (a run saved before they existed still evaluates)
+        augmentation = {}
+        if mode == "train":
+            transform = self.model_cfg.train_transform
+            augmentation = {
+                "concat_prob": float(transform.concat_prob),
+                "augment_prob": float(transform.augment_prob),
+            }
         dataset = RecDataset(
             root=self.data_cfg.root,
             label_files=list(node.label_files),
@@ -105,8 +111,7 @@ class RecTask:
             image_width=int(shape[1]),
             skip_bad=bool(self.data_cfg.get("skip_bad", False)),
             strict=bool(self.data_cfg.get("strict", False)),
-            concat_prob=float(transform.get("concat_prob", 0.0)),
-            augment_prob=float(transform.get("augment_prob", 0.0)),
+            **augmentation,
             seed=self.seed,
             multiscale_heights=list(self.model_cfg.get("multiscale_heights") or []),
         )
