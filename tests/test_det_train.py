@@ -64,6 +64,11 @@ def test_interrupted_run_resumes_at_the_exact_step(in_repo, tmp_path):
     assert result["global_step"] == 20 and result["best_step"] == 20
     expected = _lr_by_step(straight)
     assert [s for s, _ in expected] == list(range(1, 21))
+    (evaluation,) = [
+        r for r in map(json.loads, (straight / "metrics.jsonl").read_text().splitlines()) if "eval/hmean" in r
+    ]
+    by_height = {k: v for k, v in evaluation.items() if k.startswith("eval/recall_height_")}
+    assert by_height and all(0 <= v <= 1 for v in by_height.values())  # which word sizes each eval finds
 
     # the interrupted run is a process of its own, stopped by Ctrl-C as a user stops one (a run interrupted inside
     # the test process left native state behind that crashed a later test twice in CI)

@@ -3,18 +3,23 @@
 Per image: don't-care ground truth (``###``) is set aside; a detection whose area lies more than half inside a
 don't-care box is set aside too; the remaining pairs are matched one-to-one, greedily in order, when their IoU is
 above 0.5. Over a dataset the counts are summed before dividing (micro average).
+
+Recall is also broken down by word height (``recall_height_<bucket>``, in pixels of the original image): which words
+a model misses, e.g. the small ones a fine-tune loses first when it drifts to another text scale.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from shapely.geometry import Polygon
 
 IOU_THRESHOLD = 0.5
 DONT_CARE_OVERLAP = 0.5
+HEIGHT_EDGES = (8, 16, 32, 64)  # word-height buckets (px): under 8, 8-16, 16-32, 32-64, 64 and over
 
 
 def _polygon(points: np.ndarray) -> Polygon | None:
@@ -52,6 +57,15 @@ class GroundTruth:
             _Boxes.of([p for p, ign in polys if p and ign]),
         )
 
+    def care_heights(self) -> list[float]:
+        """Each counted word's height: the short side of its smallest enclosing rotated rectangle."""
+        heights = []
+        for poly in self.care.polys:
+            corners = np.asarray(poly.minimum_rotated_rectangle.exterior.coords)[:4]
+            sides = np.linalg.norm(np.diff(corners, axis=0, append=corners[:1]), axis=1)
+            heights.append(round(float(sides.min()), 1))
+        return heights
+
 
 @dataclass(frozen=True)
 class MatchTable:
@@ -62,19 +76,24 @@ class MatchTable:
     det_care: np.ndarray  # per detection: a valid polygon not lying mostly inside a don't-care box
     pairs: np.ndarray  # gt_care x detections: IoU above the threshold
 
-    def counts(self, keep: np.ndarray | None = None) -> dict[str, float]:
-        """Counts and per-image precision/recall for the detections in ``keep`` (a boolean mask; None = all)."""
+    def found(self, keep: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+        """Which counted ground-truth boxes the detections in ``keep`` (a boolean mask; None = all) match, and how
+        many of those detections count."""
         care = self.det_care if keep is None else self.det_care & keep
         det_ids = np.flatnonzero(care)
-        matched = 0
+        gt_found = np.zeros(self.gt_care, bool)
         det_used = np.zeros(len(care), bool)
-        for row in self.pairs[:, det_ids] if len(det_ids) else ():
+        for gi, row in enumerate(self.pairs[:, det_ids] if len(det_ids) else ()):
             for di in det_ids[row]:  # greedy, in order: the first free detection above the IoU wins
                 if not det_used[di]:
-                    det_used[di] = True
-                    matched += 1
+                    det_used[di] = gt_found[gi] = True
                     break
-        n_gt, n_det = self.gt_care, len(det_ids)
+        return gt_found, len(det_ids)
+
+    def counts(self, keep: np.ndarray | None = None) -> dict[str, float]:
+        """Counts and per-image precision/recall for the detections in ``keep`` (a boolean mask; None = all)."""
+        gt_found, n_det = self.found(keep)
+        matched, n_gt = int(gt_found.sum()), self.gt_care
         recall = matched / n_gt if n_gt else 1.0
         precision = matched / n_det if n_det else (1.0 if n_gt == 0 else 0.0)
         return {
@@ -111,9 +130,31 @@ def match_table(gt: GroundTruth, det_polys: Sequence[np.ndarray]) -> MatchTable:
 
 def evaluate_image(
     gt_polys: Sequence[np.ndarray], gt_ignore: Sequence[bool], det_polys: Sequence[np.ndarray]
-) -> dict[str, float]:
-    """Counts and per-image precision/recall for one image (invalid or zero-area polygons are dropped)."""
-    return match_table(GroundTruth.of(gt_polys, gt_ignore), det_polys).counts()
+) -> dict[str, Any]:
+    """Counts and per-image precision/recall for one image (invalid or zero-area polygons are dropped), with each
+    counted word's height and whether it was found (``gt_heights``, ``gt_found``: for :func:`recall_by_height`)."""
+    gt = GroundTruth.of(gt_polys, gt_ignore)
+    table = match_table(gt, det_polys)
+    gt_found, _ = table.found()
+    return {**table.counts(), "gt_heights": gt.care_heights(), "gt_found": gt_found.tolist()}
+
+
+def _height_bucket(lo: float | None, hi: float | None) -> str:
+    return f"lt{hi}" if lo is None else f"ge{lo}" if hi is None else f"{lo}-{hi}"
+
+
+def recall_by_height(per_image: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """``recall_height_<bucket>`` over the words of every image (from :func:`evaluate_image`), for the buckets of
+    :data:`HEIGHT_EDGES` that hold words."""
+    heights = np.array([h for r in per_image for h in r["gt_heights"]], np.float64)
+    found = np.array([f for r in per_image for f in r["gt_found"]], bool)
+    bucket_of = np.searchsorted(HEIGHT_EDGES, heights, side="right")
+    bounds = [None, *HEIGHT_EDGES, None]
+    return {
+        f"recall_height_{_height_bucket(bounds[b], bounds[b + 1])}": float(found[bucket_of == b].mean())
+        for b in range(len(HEIGHT_EDGES) + 1)
+        if (bucket_of == b).any()
+    }
 
 
 def combine(per_image: Sequence[dict[str, float]]) -> dict[str, float]:

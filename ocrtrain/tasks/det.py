@@ -129,8 +129,9 @@ class DetTask:
             yield item, predict(item["image"][None])[0, 0]
 
     def evaluate(self, predict: Predictor, progress: bool = True) -> dict[str, Any]:
-        """precision/recall/hmean over the val split (ICDAR 2015 protocol), with per-image details."""
-        from ocrtrain.metrics.det_metric import combine, evaluate_image
+        """precision/recall/hmean over the val split (ICDAR 2015 protocol), recall by word height, with per-image
+        details."""
+        from ocrtrain.metrics.det_metric import combine, evaluate_image, recall_by_height
 
         details = []
         for item, prob in self.probability_maps(predict, progress):
@@ -152,6 +153,7 @@ class DetTask:
             )
         return {
             **combine(details),
+            **recall_by_height(details),
             "eval_resize": dict(self.eval_resize),
             "images": len(details),
             "details": details,

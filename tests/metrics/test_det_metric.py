@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ocrtrain.metrics.det_metric import combine, evaluate_image
+from ocrtrain.metrics.det_metric import combine, evaluate_image, recall_by_height
 
 
 def box(x0, y0, x1, y1):
@@ -52,3 +52,20 @@ def test_dataset_numbers_are_micro_averaged():
     assert m["recall"] == pytest.approx(3 / 5) and m["precision"] == pytest.approx(3 / 5)
     assert m["hmean"] == pytest.approx(0.6)
     assert combine([{"gt_care": 0, "det_care": 0, "matched": 0}])["hmean"] == 0.0
+
+
+def test_recall_is_broken_down_by_word_height():
+    # words 6, 12, 24 and 40 px high (a turned one: its height is the rotated rectangle's short side), one missed
+    tilted = np.array([[100, 100], [200, 130], [188, 170], [88, 140]], np.float32)  # ~41.8 px high
+    gts = [box(0, 0, 50, 6), box(0, 20, 60, 32), box(0, 40, 90, 64), tilted]
+    first = evaluate_image(gts, [False] * 4, [box(0, 20, 60, 32), tilted])
+    assert first["gt_heights"][:3] == [6.0, 12.0, 24.0] and 41 < first["gt_heights"][3] < 43
+    assert first["gt_found"] == [False, True, False, True]
+    # a don't-care word counts in no bucket; a second image's 24-px word is found
+    second = evaluate_image([box(0, 0, 90, 24), box(0, 40, 60, 52)], [False, True], [box(0, 0, 90, 24)])
+    assert recall_by_height([first, second]) == {
+        "recall_height_lt8": 0.0,
+        "recall_height_8-16": 1.0,
+        "recall_height_16-32": 0.5,
+        "recall_height_32-64": 1.0,
+    }
