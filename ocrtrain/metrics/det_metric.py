@@ -5,7 +5,7 @@ don't-care box is set aside too; the remaining pairs are matched one-to-one, gre
 above 0.5. Over a dataset the counts are summed before dividing (micro average).
 
 Recall is also broken down by word height (``recall_height_<bucket>``, in pixels of the original image): which words
-a model misses, e.g. the small ones a fine-tune loses first when it drifts to another text scale.
+a model misses, e.g. the small ones a fine-tune loses first.
 """
 
 from __future__ import annotations
@@ -67,6 +67,12 @@ class GroundTruth:
         return heights
 
 
+def _counts(matched: int, n_gt: int, n_det: int) -> dict[str, float]:
+    recall = matched / n_gt if n_gt else 1.0
+    precision = matched / n_det if n_det else (1.0 if n_gt == 0 else 0.0)
+    return {"gt_care": n_gt, "det_care": n_det, "matched": matched, "precision": precision, "recall": recall}
+
+
 @dataclass(frozen=True)
 class MatchTable:
     """What one image's matching needs, computed once for a list of detections so that any subset of them can be
@@ -93,16 +99,7 @@ class MatchTable:
     def counts(self, keep: np.ndarray | None = None) -> dict[str, float]:
         """Counts and per-image precision/recall for the detections in ``keep`` (a boolean mask; None = all)."""
         gt_found, n_det = self.found(keep)
-        matched, n_gt = int(gt_found.sum()), self.gt_care
-        recall = matched / n_gt if n_gt else 1.0
-        precision = matched / n_det if n_det else (1.0 if n_gt == 0 else 0.0)
-        return {
-            "gt_care": n_gt,
-            "det_care": n_det,
-            "matched": matched,
-            "precision": precision,
-            "recall": recall,
-        }
+        return _counts(int(gt_found.sum()), self.gt_care, n_det)
 
 
 def match_table(gt: GroundTruth, det_polys: Sequence[np.ndarray]) -> MatchTable:
@@ -135,8 +132,12 @@ def evaluate_image(
     counted word's height and whether it was found (``gt_heights``, ``gt_found``: for :func:`recall_by_height`)."""
     gt = GroundTruth.of(gt_polys, gt_ignore)
     table = match_table(gt, det_polys)
-    gt_found, _ = table.found()
-    return {**table.counts(), "gt_heights": gt.care_heights(), "gt_found": gt_found.tolist()}
+    gt_found, n_det = table.found()
+    return {
+        **_counts(int(gt_found.sum()), table.gt_care, n_det),
+        "gt_heights": gt.care_heights(),
+        "gt_found": gt_found.tolist(),
+    }
 
 
 def _height_bucket(lo: float | None, hi: float | None) -> str:
