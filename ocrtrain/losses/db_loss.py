@@ -49,8 +49,9 @@ def dice(pred: paddle.Tensor, gt: paddle.Tensor, mask: paddle.Tensor, eps: float
 def balanced_bce_dice(
     pred: paddle.Tensor, gt: paddle.Tensor, mask: paddle.Tensor, ohem_ratio: float, eps: float
 ) -> paddle.Tensor:
-    """Their sum: BCE scores each pixel, dice the word's overlap as a whole, which keeps recall through a second
-    pass over the images where BCE alone loses it (docs/experiments.md)."""
+    """Their sum: BCE scores each pixel, dice the words' overlap as a whole. It slows the loss of recall that a
+    second pass over the images brings with BCE alone, and lands level with it once the post-process is tuned
+    (docs/experiments.md)."""
     return balanced_bce(pred, gt, mask, ohem_ratio, eps) + dice(pred, gt, mask, eps)
 
 

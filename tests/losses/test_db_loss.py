@@ -77,7 +77,7 @@ def test_the_loss_equals_its_definition(probability_loss, ohem_ratio):
     assert float(losses["loss"]) == pytest.approx(shrink + threshold + binary, rel=1e-5)
 
 
-def test_the_two_objectives_differ_and_only_masked_pixels_get_gradient():
+def test_the_objectives_differ_and_only_masked_pixels_get_gradient():
     shrink = {}
     for probability_loss in ("dice", "balanced_bce", "balanced_bce_dice"):
         logits = paddle.to_tensor(np.log(_maps() / (1 - _maps())), stop_gradient=False)
