@@ -9,7 +9,8 @@ models (PP-OCRv3/v4/v5 mobile det: ``main_loss_type: DiceLoss``) with dice there
 the dice value, a single number, so it cancels and the term is the dice itself: ``probability_loss="dice"``.
 Fine-tuning the shipped PP-OCRv4 det on ICDAR 2015 (900 / 100 images, 2 processes x 4, lr 4e-4), dice gained
 nothing where balanced BCE gained: dev Hmean 0.381 against 0.462 at step 50, all else equal (0.387 and 0.396 in two
-more dice runs with other changes; docs/experiments.md). ``probability_loss="balanced_bce_dice"`` adds the two.
+more dice runs with other changes; docs/experiments.md), but over a 400-step schedule dice keeps climbing where
+balanced BCE loses recall after one pass over the images. ``probability_loss="balanced_bce_dice"`` adds the two.
 """
 
 from __future__ import annotations
