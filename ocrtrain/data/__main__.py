@@ -1,4 +1,4 @@
-"""python -m ocrtrain.data check|convert|split ...  (see conf/data.yaml)"""
+"""python -m ocrtrain.data check|convert|split|synth ...  (see conf/data.yaml)"""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from ocrtrain.cli import check_overrides, user_errors
 
-COMMANDS = ("check", "convert", "split")
+COMMANDS = ("check", "convert", "split", "synth")
 
 
 def positional_argv(argv: list[str]) -> list[str]:
@@ -21,7 +21,7 @@ def positional_argv(argv: list[str]) -> list[str]:
         words.append(argv.pop(0))
     if len(words) > 2:
         raise SystemExit(
-            f"error: unexpected words {words[2:]}; usage: python -m ocrtrain.data check|convert|split ..."
+            f"error: unexpected words {words[2:]}; usage: python -m ocrtrain.data check|convert|split|synth ..."
         )
     return [f"{key}={word}" for key, word in zip(("command", "conversion"), words, strict=False)] + argv
 
@@ -101,10 +101,26 @@ def _split(cfg: DictConfig) -> int:
     return 0
 
 
+def _synth(cfg: DictConfig) -> int:
+    from ocrtrain.data.synth import SynthOptions, synthesize
+
+    if cfg.input is None or cfg.output is None:
+        raise ValueError(
+            "usage: python -m ocrtrain.data synth input=<train label file(s)> output=<folder> [root=<data root>] "
+            "[synth.count=10000]"
+        )
+    inputs = list(cfg.input) if isinstance(cfg.input, ListConfig) else [cfg.input]
+    opts = SynthOptions(**OmegaConf.to_container(cfg.synth), seed=int(cfg.seed))
+    root = cfg.root or Path(inputs[0]).parent
+    labels = synthesize(inputs, root, cfg.output, opts)
+    print(f"{opts.count} crops -> {labels} (image paths relative to {Path(root).resolve()})")
+    return 0
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="data")
 @user_errors
 def main(cfg: DictConfig) -> None:
-    handlers = {"check": _check, "convert": _convert, "split": _split}
+    handlers = {"check": _check, "convert": _convert, "split": _split, "synth": _synth}
     if cfg.command not in handlers:
         raise ValueError(
             f"usage: python -m ocrtrain.data {'|'.join(COMMANDS)} ...; got command {cfg.command!r}"
