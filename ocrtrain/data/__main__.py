@@ -112,7 +112,7 @@ def _synth(cfg: DictConfig) -> int:
     inputs = list(cfg.input) if isinstance(cfg.input, ListConfig) else [cfg.input]
     opts = SynthOptions(**OmegaConf.to_container(cfg.synth), seed=int(cfg.seed))
     root = cfg.root or Path(inputs[0]).parent
-    labels = synthesize(inputs, root, cfg.output, opts)
+    labels = synthesize(inputs, root, cfg.output, opts, bool(cfg.skip_bad))
     print(f"{opts.count} crops -> {labels} (image paths relative to {Path(root).resolve()})")
     return 0
 

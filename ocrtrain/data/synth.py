@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
+from ocrtrain.data.common import LabelError, SkipLog, load_image
 from ocrtrain.data.readers import read_labels
 from ocrtrain.data.readers.base import DetSample, RecSample
 
@@ -185,30 +186,42 @@ def render_word(
 
 
 def _backgrounds(
-    samples: list[DetSample], rng: np.random.Generator
+    samples: list[DetSample], rng: np.random.Generator, skipped: SkipLog | None
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Training images with their text masks, in a random order, over and over; unreadable ones are passed by."""
-    from ocrtrain.imageio import ImageError, read_image
-
-    while True:
-        for i in rng.permutation(len(samples)):
+    """Training images with their text masks, in a random order, over and over. An unreadable image raises its
+    ``file:line`` error, or with ``skipped`` (``skip_bad=true``) is recorded once and left out."""
+    usable = list(range(len(samples)))
+    while usable:
+        for i in rng.permutation(usable):
+            sample = samples[i]
             try:
-                img = read_image(samples[i].image_path)
-            except ImageError:
-                continue  # ``python -m ocrtrain.data check`` names it; a background is not worth stopping for
-            yield img, _text_mask(samples[i], img.shape[:2])
+                img = load_image(sample.image_path, sample.file, sample.line_no)
+            except LabelError as error:
+                if skipped is None:
+                    raise
+                skipped.add(error)
+                usable.remove(i)
+                continue
+            yield img, _text_mask(sample, img.shape[:2])
+    raise ValueError(f"none of the {len(samples)} images of the det labels is readable:\n{skipped.summary()}")
 
 
 def synthesize(
-    label_files: list[str | Path], root: str | Path, output: str | Path, opts: SynthOptions | None = None
+    label_files: list[str | Path],
+    root: str | Path,
+    output: str | Path,
+    opts: SynthOptions | None = None,
+    skip_bad: bool = False,
 ) -> Path:
     """Render ``opts.count`` crops of the label files' words (det boxes but ``###``, or rec texts) over their det
-    images' text-free patches (flat colours for rec-only input); returns the written ``labels.txt``."""
+    images' text-free patches (flat colours for rec-only input); returns the written ``labels.txt``. A bad label
+    line or unreadable image stops with its ``file:line``, or with ``skip_bad`` is reported and left out."""
     opts = opts or SynthOptions()
     root, output = Path(root), Path(output)
-    words, det_samples = [], []
+    words, det_samples, skipped = [], [], SkipLog()
     for label_file in label_files:
-        samples, _ = read_labels(Path(label_file).resolve(), root)
+        samples, bad_lines = read_labels(Path(label_file).resolve(), root, skip_bad)
+        skipped.problems += bad_lines.problems
         for sample in samples:
             if isinstance(sample, RecSample):
                 words.append(sample.text)
@@ -226,7 +239,7 @@ def synthesize(
         raise ValueError(f"none of the fonts has glyphs for any of the words (e.g. {uncovered[:5]})")
     rng = np.random.default_rng(opts.seed)
     probabilities = word_weights([w for w, _ in kept], opts.char_balance)
-    backgrounds = _backgrounds(det_samples, rng) if det_samples else None
+    backgrounds = _backgrounds(det_samples, rng, skipped if skip_bad else None) if det_samples else None
     faces: dict[Font, ImageFont.FreeTypeFont] = {}
     (output / "crops").mkdir(parents=True, exist_ok=True)
     lines = []
@@ -250,6 +263,8 @@ def synthesize(
         lines.append(f"{Path(os.path.relpath(path.resolve(), root.resolve())).as_posix()}\t{word}")
     labels = output / "labels.txt"
     labels.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if skipped.problems:
+        print(skipped.summary())
     if uncovered:
         print(
             f"synth: {len(uncovered)} distinct words have a character no font draws, not rendered: {uncovered[:10]}"

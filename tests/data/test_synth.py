@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from ocrtrain.data.common import LabelError
 from ocrtrain.data.dictionary import CharDict
 from ocrtrain.data.readers import read_labels
 from ocrtrain.data.rec_dataset import RecDataset
@@ -111,3 +112,19 @@ def test_synth_command_writes_what_it_says(tmp_path, demo_dir):
     )  # fmt: skip
     assert f"4 crops -> {tmp_path / 'synth' / 'labels.txt'}" in out.stdout
     assert len((tmp_path / "synth" / "labels.txt").read_text(encoding="utf-8").splitlines()) == 4
+
+
+def test_an_unreadable_background_is_named_or_skipped_when_asked(tmp_path, demo_dir, capsys):
+    good = (demo_dir / "train.txt").read_text(encoding="utf-8").splitlines()[0]
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "img_1.jpg").write_bytes((demo_dir / "images" / "img_1.jpg").read_bytes())
+    (tmp_path / "images" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    broken = good.replace("images/img_1.jpg", "images/broken.jpg")
+    (tmp_path / "labels.txt").write_text(f"{good}\n{broken}\n", encoding="utf-8")
+    with pytest.raises(LabelError, match=r"labels.txt:2: .*broken.jpg"):
+        synthesize([tmp_path / "labels.txt"], tmp_path, tmp_path / "out", SynthOptions(count=40))
+    labels = synthesize(
+        [tmp_path / "labels.txt"], tmp_path, tmp_path / "out", SynthOptions(count=40), skip_bad=True
+    )
+    assert len(labels.read_text(encoding="utf-8").splitlines()) == 40
+    assert "skipped 1 bad line(s) or image(s)" in capsys.readouterr().out
