@@ -46,6 +46,17 @@ class SynthOptions:
     blur_prob: float = 0.3
     jpeg_quality: tuple[int, int] = (40, 95)
 
+    def __post_init__(self) -> None:
+        if self.count < 1 or not 1 <= self.min_height <= self.max_height:
+            raise ValueError(
+                f"synth needs count >= 1 and 1 <= min_height <= max_height; got count={self.count}, "
+                f"min_height={self.min_height}, max_height={self.max_height}"
+            )
+        if not 0 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100:
+            raise ValueError(
+                f"synth.jpeg_quality must be [low, high] within 0-100, got {list(self.jpeg_quality)}"
+            )
+
 
 @dataclass(frozen=True)
 class Font:

@@ -77,6 +77,14 @@ def test_background_patches_never_hold_labelled_text():
     assert background_patch(img, np.ones_like(mask), (40, 100), rng) is None  # then a flat colour is used
 
 
+@pytest.mark.parametrize(
+    "bad", [{"count": 0}, {"min_height": 40, "max_height": 20}, {"min_height": 0}, {"jpeg_quality": (90, 40)}]
+)
+def test_impossible_options_are_refused_before_any_work(bad):
+    with pytest.raises(ValueError, match="synth"):
+        SynthOptions(**bad)
+
+
 def test_rare_characters_come_up_more_often():
     words = ["SALE"] * 50 + ["$5", "SEA5"]
     balanced, as_labelled = word_weights(words, 0.5), word_weights(words, 0.0)
