@@ -7,8 +7,8 @@ import json
 import math
 
 import pytest
-import yaml
 from conftest import REPO, run_ok
+from omegaconf import DictConfig, OmegaConf
 
 PRESETS = sorted(p.stem for p in (REPO / "ocrtrain" / "conf" / "experiment").glob("*.yaml"))
 DEMO = {"det": "icdar2015_demo", "rec": "icdar2015_rec_demo"}
@@ -45,41 +45,19 @@ def test_a_preset_trains_a_step_on_the_demo_data(preset, tmp_path):
     best = json.loads((run_dir / "checkpoints" / "best" / "state.json").read_text())
     assert best["best_metric"] == max(evals.values()) and evals[best["best_step"]] == best["best_metric"]
 
-    resolved = yaml.safe_load((run_dir / "config_resolved.yaml").read_text())
-    settings = _leaves(_preset_settings(preset))
-    for overridden in ("trainer.max_steps", "trainer.batch_size", "trainer.num_workers"):
-        settings.pop(overridden, None)
-    assert f"{kind}.optimizer.lr" in settings and "trainer.eval_every_steps" in settings
-    assert {key: _at(resolved, key) for key in settings} == settings
+    resolved = OmegaConf.load(run_dir / "config_resolved.yaml")
+    settings = _preset_settings(preset)
+    for overridden in ("max_steps", "batch_size", "num_workers"):
+        settings.trainer.pop(overridden, None)
+    assert (
+        OmegaConf.select(settings, f"{kind}.optimizer.lr") is not None
+        and "eval_every_steps" in settings.trainer
+    )
+    assert OmegaConf.merge(resolved, settings) == resolved  # every setting of the preset is what the run used
 
 
-def _preset_settings(name: str) -> dict:
+def _preset_settings(name: str) -> DictConfig:
     """What a preset sets: its parent presets' settings (its defaults list), then its own on top."""
-    cfg = yaml.safe_load((REPO / "ocrtrain" / "conf" / "experiment" / f"{name}.yaml").read_text())
-    merged: dict = {}
-    for entry in cfg.pop("defaults", []):
-        if isinstance(entry, str) and entry != "_self_":
-            merged = _merge(merged, _preset_settings(entry))
-    return _merge(merged, cfg)
-
-
-def _merge(base: dict, top: dict) -> dict:
-    out = dict(base)
-    for key, value in top.items():
-        out[key] = _merge(out.get(key, {}), value) if isinstance(value, dict) else value
-    return out
-
-
-def _leaves(cfg: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in cfg.items():
-        out.update(
-            _leaves(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value}
-        )
-    return out
-
-
-def _at(cfg: dict, dotted: str):
-    for key in dotted.split("."):
-        cfg = cfg[key]
-    return cfg
+    cfg = OmegaConf.load(REPO / "ocrtrain" / "conf" / "experiment" / f"{name}.yaml")
+    parents = [entry for entry in cfg.pop("defaults", []) if isinstance(entry, str) and entry != "_self_"]
+    return OmegaConf.merge(*[_preset_settings(parent) for parent in parents], cfg)
