@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import paddle
-import paddle.nn.functional as F
 
 from ocrtrain.components import register
+from ocrtrain.models.layers import log_softmax
 
 PAD, START, END = 0, 2, 3
 CHAR_OFFSET = 3  # CTC class k (1-based, 0 = blank) is NRTR class k + 3, after pad, unknown, start and end
@@ -29,7 +29,7 @@ class NRTRLoss(paddle.nn.Layer):
 
     def forward(self, logits: paddle.Tensor, targets: paddle.Tensor) -> paddle.Tensor:
         """``logits`` N x L x C for the next token of each position, ``targets`` N x L (padding is ignored)."""
-        log_probs = F.log_softmax(logits, axis=-1)
+        log_probs = log_softmax(logits)
         nll = -paddle.take_along_axis(log_probs, targets.unsqueeze(-1), axis=-1).squeeze(-1)
         per_token = (1 - self.smoothing) * nll - self.smoothing * log_probs.mean(axis=-1)
         mask = (targets != PAD).astype(per_token.dtype)

@@ -132,6 +132,13 @@ def spatial_mean(x: paddle.Tensor) -> paddle.Tensor:
     return paddle.matmul(flat, weights / weights.sum()).unsqueeze(-1)
 
 
+def log_softmax(x: paddle.Tensor) -> paddle.Tensor:
+    """``log_softmax`` over the last axis as ``x - logsumexp(x)``: the same values (to float32 rounding), but paddle's
+    own CPU kernel takes ~6 s forward and ~6 s backward over a recogniser's 32 x 40 x 6,625 outputs, this ~0.2 s in all.
+    """
+    return x - paddle.logsumexp(x, axis=-1, keepdim=True)
+
+
 class SqueezeExcite(nn.Layer):
     """Channel attention: global average -> 1x1 (c/4) -> ReLU -> 1x1 (c) -> hard-sigmoid -> rescale."""
 
