@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,15 @@ EVAL_CACHE_BYTES = 256 * 2**20
 Predictor = Callable[[np.ndarray], np.ndarray]  # N x 3 x 48 x W float32 -> N x T x C probabilities
 
 
+def class_columns(theirs: list[str], ours: list[str]) -> np.ndarray | None:
+    """For each of our CTC classes (0 = blank, then ``ours``) the class of ``theirs`` with the same character, or -1;
+    None when the dictionaries are the same."""
+    if theirs == ours:
+        return None
+    index = {c: k + 1 for k, c in enumerate(theirs)}
+    return np.array([0] + [index.get(c, -1) for c in ours], np.int64)
+
+
 class RecTask:
     kind = "rec"
     metric_name = "acc"
@@ -46,7 +56,13 @@ class RecTask:
             if dict_file
             else CharDict.pretrained(model_cfg.get("dictionary", "PP-OCRv4_mobile_rec"))
         )
+        if float(self._distill.weight) > 0 and not self._distill.get("teacher"):
+            raise ValueError(
+                "rec.distill.weight > 0 needs rec.distill.teacher: a recogniser's zoo name, exported dir or "
+                "registry URI (e.g. PP-OCRv6_small_rec; the model's own pretrained name keeps what it reads)"
+            )
         self._loss = None
+        self._teacher_model: tuple[Predictor, np.ndarray | None] | None = None
         self._eval_dataset = None
         self._eval_items: dict[int, dict[str, Any]] | None = None
 
@@ -146,28 +162,83 @@ class RecTask:
 
     # ---- loss ----------------------------------------------------------------------------------------------------
     def loss(self, model: paddle.nn.Layer, batch: dict[str, Any]) -> dict[str, paddle.Tensor]:
-        """CTC loss; with the GTC branch enabled also its NRTR loss, added with weight ``gtc.weight``."""
+        """CTC loss; with the GTC branch enabled also its NRTR loss, added with weight ``gtc.weight``; with
+        ``distill.weight`` > 0 also the KL from the teacher's per-frame readings of the same batch."""
         if self._loss is None:
             from ocrtrain import components
             from ocrtrain.losses.gtc_loss import nrtr_tokens
 
-            gtc_loss_cfg = to_plain(self.model_cfg.gtc.loss)
             self._loss = (
                 components.build("loss", to_plain(self.model_cfg.loss)),
-                components.build("loss", gtc_loss_cfg),
+                components.build("loss", to_plain(self.model_cfg.gtc.loss)),
                 nrtr_tokens,
+                components.build(
+                    "loss", {"name": "FrameKLLoss", "temperature": float(self._distill.temperature)}
+                ),
             )
-        ctc_loss, gtc_loss, nrtr_tokens = self._loss
+        ctc_loss, gtc_loss, nrtr_tokens, distill_loss = self._loss
         as_tensor = lambda v: v if isinstance(v, paddle.Tensor) else paddle.to_tensor(v)  # noqa: E731
-        label, length = as_tensor(batch["label"]), as_tensor(batch["length"])
+        image, label, length = (
+            as_tensor(batch["image"]),
+            as_tensor(batch["label"]),
+            as_tensor(batch["length"]),
+        )
         gtc = self.model_cfg.get("gtc")
-        if not (gtc and gtc.enabled):
-            return ctc_loss(model(as_tensor(batch["image"]))["ctc"], label, length)
-        tokens = nrtr_tokens(label.numpy(), length.numpy(), self._gtc_max_len)
-        out = model(as_tensor(batch["image"]), {"gtc_tokens": paddle.to_tensor(tokens[:, :-1])})
-        ctc = ctc_loss(out["ctc"], label, length)["loss"]
-        nrtr = gtc_loss(out["gtc"], paddle.to_tensor(tokens[:, 1:]))
-        return {"loss": ctc + float(gtc.weight) * nrtr, "loss_ctc": ctc, "loss_gtc": nrtr}
+        use_gtc = bool(gtc and gtc.enabled)
+        if use_gtc:
+            tokens = nrtr_tokens(label.numpy(), length.numpy(), self._gtc_max_len)
+            out = model(image, {"gtc_tokens": paddle.to_tensor(tokens[:, :-1])})
+        else:
+            out = model(image)
+        losses = {"loss_ctc": ctc_loss(out["ctc"], label, length)["loss"]}
+        if use_gtc:
+            losses["loss_gtc"] = float(gtc.weight) * gtc_loss(out["gtc"], paddle.to_tensor(tokens[:, 1:]))
+        if float(self._distill.weight) > 0:
+            teacher_probs = paddle.to_tensor(self._teacher_probs(image.numpy(), out["ctc"].shape))
+            losses["loss_distill"] = float(self._distill.weight) * distill_loss(out["ctc"], teacher_probs)
+        if len(losses) == 1:
+            return {"loss": losses["loss_ctc"]}
+        return {"loss": paddle.add_n(list(losses.values())), **losses}
+
+    @property
+    def _distill(self) -> DictConfig:
+        return self.model_cfg.get("distill") or DictConfig(
+            {"weight": 0.0, "teacher": None, "temperature": 1.0}
+        )
+
+    def _teacher_probs(self, images: np.ndarray, student_shape: list[int]) -> np.ndarray:
+        """The teacher's per-frame probabilities over this run's classes (N x T x C, as the student's outputs)."""
+        predict, columns = self._teacher()
+        probs = predict(images)
+        if columns is not None:  # another dictionary: our classes' columns; characters it lacks get nothing
+            probs = np.where(columns >= 0, probs[:, :, np.maximum(columns, 0)], 0.0)
+            probs = (probs / np.maximum(probs.sum(-1, keepdims=True), 1e-8)).astype(np.float32)
+        if list(probs.shape) != list(student_shape):
+            raise ValueError(
+                f"distill.teacher={self._distill.teacher}: {probs.shape[1]} frames per crop against this model's "
+                f"{student_shape[1]}: a frame-by-frame teacher must cut the crop into as many frames"
+            )
+        return probs
+
+    def _teacher(self) -> tuple[Predictor, np.ndarray | None]:
+        """The frozen teacher (``distill.teacher``) as a predictor on this run's device with the threads this process
+        trains with, and the column of its output holding each of this run's classes (None: the same dictionary)."""
+        if self._teacher_model is None:
+            from ocrtrain.pipeline.model_source import resolve_model_source
+            from ocrtrain.pipeline.predictor import load_predictor
+
+            spec = self._distill.teacher
+            source = resolve_model_source(str(spec), "rec")
+            theirs = build("postprocess", rec_settings(source.meta, source.origin).postprocess).characters
+            columns = class_columns(list(theirs), list(self.char_dict.characters))
+            if columns is not None:
+                log.info(
+                    f"distill teacher {spec}: {int((columns < 0).sum())} of this run's {len(columns) - 1} "
+                    "characters are not in its dictionary (they get no teacher probability)"
+                )
+            threads = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+            self._teacher_model = (load_predictor(source, paddle.get_device(), cpu_threads=threads), columns)
+        return self._teacher_model
 
     # ---- evaluation ----------------------------------------------------------------------------------------------
     def evaluate(self, predict: Predictor, progress: bool = True, batch_size: int = 32) -> dict[str, Any]:
