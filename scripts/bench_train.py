@@ -5,6 +5,7 @@ to a baseline git ref measured in the same invocation.
     python scripts/bench_train.py rec [--steps 3] [--repeat 3] [--workers 2] [--baseline 3d73e92]
     python scripts/bench_train.py det|rec --parallel     # 1 process x 1 thread, 1 x 2 threads, 2 processes x 1
     python scripts/bench_train.py det|rec --parallel --baseline <ref>   # ... each against <ref>'s one process
+    python scripts/bench_train.py rec rec.gtc.enabled=true --baseline <ref>   # config overrides, both trees
 
 det: batch 8 at 640x640 (DB, PP-OCRv4 mobile); rec: batch 64 at 48x320 (SVTR+CTC, PP-OCRv4 mobile), on the bundled
 real data. Every repetition is a fresh process; with ``--baseline`` the ref is checked out in a temporary
@@ -92,7 +93,9 @@ def step_gflop(model, input_shape: list[int]) -> float:
     return sum(macs) * 2 * 3 / 1e9
 
 
-def measure(tree: Path, task_name: str, steps: int, workers: int, count_flops: bool) -> dict[str, float]:
+def measure(
+    tree: Path, task_name: str, steps: int, workers: int, count_flops: bool, extra: list[str]
+) -> dict[str, float]:
     """One repetition in this process (or this rank of a data-parallel launch), with ``ocrtrain`` from ``tree``."""
     sys.path.insert(0, str(tree))
     os.chdir(tree)  # the demo data configs are relative to the repository
@@ -115,7 +118,7 @@ def measure(tree: Path, task_name: str, steps: int, workers: int, count_flops: b
     if world > 1:
         paddle.distributed.init_parallel_env()
     overrides, batch_size = SETUPS[task_name]
-    cfg = compose("train", overrides)
+    cfg = compose("train", [*overrides, *extra])
     task = build_task(cfg)
     model = task.build_model()
     task.load_pretrained(model)
@@ -187,6 +190,7 @@ def run_once(
     script = [
         str(Path(__file__).resolve()),
         args.task,
+        *args.overrides,
         "--steps",
         str(args.steps),
         "--workers",
@@ -235,6 +239,9 @@ def main() -> None:
     )
     parser.add_argument("task", choices=sorted(SETUPS))
     parser.add_argument(
+        "overrides", nargs="*", help="config overrides for both trees, e.g. rec.gtc.enabled=true"
+    )
+    parser.add_argument(
         "--steps", type=int, default=3, help="timed steps per repetition (compute and loop each)"
     )
     parser.add_argument("--repeat", type=int, default=3, help="processes per tree")
@@ -252,7 +259,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)  # where each rank writes its figures
     args = parser.parse_args()
     if args.measure:
-        result = measure(args.measure, args.task, args.steps, args.workers, args.flops)
+        result = measure(args.measure, args.task, args.steps, args.workers, args.flops, args.overrides)
         if args.out is None:  # a driver that reads the figures from stdout
             print(json.dumps(result))
         else:
@@ -289,7 +296,8 @@ def main() -> None:
                     )
     gflop = next(iter(runs.values()))[0]["gflop"]
     print(
-        f"{args.task}: batch {SETUPS[args.task][1]}, {args.steps} steps x {args.repeat} processes per tree,"
+        f"{args.task} {' '.join(args.overrides)}: batch {SETUPS[args.task][1]}, {args.steps} steps x {args.repeat}"
+        " processes per tree,"
     )
     print(f"  {gflop:.0f} GFLOP per training step; CPU peak {peak:.0f} GFLOP/s fp32 = {how}")
     print(
