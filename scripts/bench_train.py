@@ -94,7 +94,7 @@ def step_gflop(model, input_shape: list[int]) -> float:
 
 
 def measure(
-    tree: Path, task_name: str, steps: int, workers: int, count_flops: bool, extra: list[str]
+    tree: Path, task_name: str, steps: int, workers: int, count_flops: bool, overrides: list[str]
 ) -> dict[str, float]:
     """One repetition in this process (or this rank of a data-parallel launch), with ``ocrtrain`` from ``tree``."""
     sys.path.insert(0, str(tree))
@@ -117,8 +117,8 @@ def measure(
     rank, world = paddle.distributed.get_rank(), paddle.distributed.get_world_size()
     if world > 1:
         paddle.distributed.init_parallel_env()
-    overrides, batch_size = SETUPS[task_name]
-    cfg = compose("train", [*overrides, *extra])
+    setup, batch_size = SETUPS[task_name]
+    cfg = compose("train", [*setup, *overrides])
     task = build_task(cfg)
     model = task.build_model()
     task.load_pretrained(model)

@@ -30,6 +30,11 @@ EVAL_CACHE_BYTES = 256 * 2**20
 Predictor = Callable[[np.ndarray], np.ndarray]  # N x 3 x 48 x W float32 -> N x T x C probabilities
 
 
+def dictionary_of(meta: dict[str, Any], origin: str) -> list[str]:
+    """The characters a recogniser's inference settings (``inference.yml``) decode to, blank excluded."""
+    return list(build("postprocess", rec_settings(meta, origin).postprocess).characters)
+
+
 def class_columns(theirs: list[str], ours: list[str]) -> np.ndarray | None:
     """For each of our CTC classes (0 = blank, then ``ours``) the class of ``theirs`` with the same character, or -1;
     None when the dictionaries are the same."""
@@ -56,7 +61,11 @@ class RecTask:
             if dict_file
             else CharDict.pretrained(model_cfg.get("dictionary", "PP-OCRv4_mobile_rec"))
         )
-        if float(self._distill.weight) > 0 and not self._distill.get("teacher"):
+        # a run saved before distillation existed has no `distill` node
+        self.distill = model_cfg.get("distill") or DictConfig(
+            {"weight": 0.0, "teacher": None, "temperature": 1.0}
+        )
+        if float(self.distill.weight) > 0 and not self.distill.get("teacher"):
             raise ValueError(
                 "rec.distill.weight > 0 needs rec.distill.teacher: a recogniser's zoo name, exported dir or "
                 "registry URI (e.g. PP-OCRv6_small_rec; the model's own pretrained name keeps what it reads)"
@@ -95,7 +104,7 @@ class RecTask:
 
     def use_inference_settings(self, meta: dict[str, Any], origin: str, resize: str) -> None:
         """Evaluate a loaded model only with its own dictionary (``resize`` applies to detectors only)."""
-        characters = build("postprocess", rec_settings(meta, origin).postprocess).characters
+        characters = dictionary_of(meta, origin)
         if characters != list(self.char_dict.characters):
             raise ValueError(
                 f"{origin}: its dictionary ({len(characters)} characters) differs from this run's "
@@ -173,7 +182,7 @@ class RecTask:
                 components.build("loss", to_plain(self.model_cfg.gtc.loss)),
                 nrtr_tokens,
                 components.build(
-                    "loss", {"name": "FrameKLLoss", "temperature": float(self._distill.temperature)}
+                    "loss", {"name": "FrameKLLoss", "temperature": float(self.distill.temperature)}
                 ),
             )
         ctc_loss, gtc_loss, nrtr_tokens, distill_loss = self._loss
@@ -193,18 +202,12 @@ class RecTask:
         losses = {"loss_ctc": ctc_loss(out["ctc"], label, length)["loss"]}
         if use_gtc:
             losses["loss_gtc"] = float(gtc.weight) * gtc_loss(out["gtc"], paddle.to_tensor(tokens[:, 1:]))
-        if float(self._distill.weight) > 0:
+        if float(self.distill.weight) > 0:
             teacher_probs = paddle.to_tensor(self._teacher_probs(image.numpy(), out["ctc"].shape))
-            losses["loss_distill"] = float(self._distill.weight) * distill_loss(out["ctc"], teacher_probs)
+            losses["loss_distill"] = float(self.distill.weight) * distill_loss(out["ctc"], teacher_probs)
         if len(losses) == 1:
             return {"loss": losses["loss_ctc"]}
         return {"loss": paddle.add_n(list(losses.values())), **losses}
-
-    @property
-    def _distill(self) -> DictConfig:
-        return self.model_cfg.get("distill") or DictConfig(
-            {"weight": 0.0, "teacher": None, "temperature": 1.0}
-        )
 
     def _teacher_probs(self, images: np.ndarray, student_shape: list[int]) -> np.ndarray:
         """The teacher's per-frame probabilities over this run's classes (N x T x C, as the student's outputs)."""
@@ -215,7 +218,7 @@ class RecTask:
             probs = (probs / np.maximum(probs.sum(-1, keepdims=True), 1e-8)).astype(np.float32)
         if list(probs.shape) != list(student_shape):
             raise ValueError(
-                f"distill.teacher={self._distill.teacher}: {probs.shape[1]} frames per crop against this model's "
+                f"distill.teacher={self.distill.teacher}: {probs.shape[1]} frames per crop against this model's "
                 f"{student_shape[1]}: a frame-by-frame teacher must cut the crop into as many frames"
             )
         return probs
@@ -227,16 +230,17 @@ class RecTask:
             from ocrtrain.pipeline.model_source import resolve_model_source
             from ocrtrain.pipeline.predictor import load_predictor
 
-            spec = self._distill.teacher
+            spec = self.distill.teacher
             source = resolve_model_source(str(spec), "rec")
-            theirs = build("postprocess", rec_settings(source.meta, source.origin).postprocess).characters
-            columns = class_columns(list(theirs), list(self.char_dict.characters))
+            columns = class_columns(
+                dictionary_of(source.meta, source.origin), list(self.char_dict.characters)
+            )
             if columns is not None:
                 log.info(
                     f"distill teacher {spec}: {int((columns < 0).sum())} of this run's {len(columns) - 1} "
                     "characters are not in its dictionary (they get no teacher probability)"
                 )
-            threads = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+            threads = int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
             self._teacher_model = (load_predictor(source, paddle.get_device(), cpu_threads=threads), columns)
         return self._teacher_model
 
