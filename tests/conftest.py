@@ -201,16 +201,20 @@ class StopAfter:
 
 
 def fit_rec_demo(
-    run_dir: Path, stop_after: int | None = None, resume: str | None = None, **trainer
+    run_dir: Path,
+    stop_after: int | None = None,
+    resume: str | None = None,
+    overrides: tuple[str, ...] = (),
+    **trainer,
 ) -> dict[str, np.ndarray]:
     """Four steps of 4 bundled word crops on the real PP-OCRv4 rec model, in this process (lr 1e-3, no warm-up);
-    ``stop_after`` interrupts it with SIGINT after that step, ``trainer`` sets further trainer fields.
-    Returns the weights of its ``latest`` checkpoint."""
+    ``stop_after`` interrupts it with SIGINT after that step, ``overrides`` change the config (e.g. the data),
+    ``trainer`` sets further trainer fields. Returns the weights of its ``latest`` checkpoint."""
     from ocrtrain.config import compose
     from ocrtrain.engine.trainer import Trainer, TrainerConfig
     from ocrtrain.tasks import build_task
 
-    cfg = compose("train", REC_DEMO)
+    cfg = compose("train", [*REC_DEMO, *overrides])
     settings = {
         "max_steps": 4,
         "batch_size": 4,

@@ -57,11 +57,14 @@ class Task(Protocol):
     def build_model(self) -> paddle.nn.Layer: ...
     def load_pretrained(self, model: paddle.nn.Layer) -> None: ...
     def train_dataset(self) -> Dataset: ...
+    def dataset(self, split: str, mode: str) -> Dataset: ...
     def collate(self, samples: list[dict[str, Any]]) -> dict[str, Any]: ...
     def loss(self, model: paddle.nn.Layer, batch: dict[str, Any]) -> dict[str, paddle.Tensor]: ...
     def dygraph_predictor(self, model: paddle.nn.Layer) -> Any: ...
     def eval_predictor(self, model: paddle.nn.Layer) -> Any: ...
-    def evaluate(self, predict: Any, progress: bool = True) -> dict[str, Any]: ...
+    def evaluate(
+        self, predict: Any, progress: bool = True, dataset: Dataset | None = None
+    ) -> dict[str, Any]: ...
     def checkpoint_meta(self) -> tuple[dict[str, Any], dict[str, str]]: ...
     def check_resume(self, state: dict[str, Any]) -> None: ...
 
@@ -92,6 +95,9 @@ class TrainerConfig:
     nproc: int | None = field(None, POSITIVE_INT_OR_NULL)  # data-parallel processes; null: 1 per device
     freeze: tuple[str, ...] = field((), MODULE_PATHS)  # module paths that do not train (engine.freeze)
     unfreeze_at_step: int | None = field(None, POSITIVE_INT_OR_NULL)  # they train from this global step on
+    # at every evaluation also score this many training samples (a fixed choice), loaded as the val split is: `fit/`
+    # metrics; far above `eval/` is overfitting, both low and level is underfitting
+    fit_samples: int | None = field(None, POSITIVE_INT_OR_NULL)
     # evaluate and keep as `best` an exponential moving average of the weights (engine.ema); e.g. 0.98
     ema_decay: float | None = field(None, FRACTION_BELOW_ONE_OR_NULL)
     # keep freed host memory in the process for the next step (engine.host_memory); false: lower peak RSS
@@ -177,6 +183,7 @@ class Trainer:
         self.history_file = self.run_dir / "metrics.jsonl"
         self._logged: set[tuple[int, str]] = set()  # (step, "train" | "eval") rows already in metrics.jsonl
         self.ema: WeightAverage | None = None
+        self._fit_set: Dataset | None = None  # trainer.fit_samples: chosen at the first evaluation
 
     # ---- bookkeeping -------------------------------------------------------------------------------------------
     @staticmethod
@@ -512,6 +519,7 @@ class Trainer:
             if self._stop_signal is not None:
                 raise StopTraining(f"received signal {self._stop_signal}")
             report = self.task.evaluate(predictor, progress=self.cfg.progress)
+            fit = self._fit_metrics(predictor)
         self._interruptible = False
         state["eval_pending"] = False
         value = float(report[self.task.metric_name])
@@ -523,6 +531,7 @@ class Trainer:
             state["evals_without_improvement"] += 1
         scalars = {f"eval/{k}": float(v) for k, v in report.items() if isinstance(v, (int, float))}
         scalars[f"eval/best_{self.task.metric_name}"] = state["best_metric"]
+        scalars.update(fit)
         self._log(scalars, step)
         summary = ", ".join(f"{k.removeprefix('eval/')}={v:.4f}" for k, v in scalars.items())
         tqdm.write(f"eval @ step {step}: {summary}")
@@ -538,8 +547,21 @@ class Trainer:
                 f"{self.task.metric_name} did not improve for {patience} evaluations (early stopping)"
             )
 
+    def _fit_metrics(self, predictor: Any) -> dict[str, float]:
+        """``trainer.fit_samples`` training samples scored as the val split is (no augmentation): the same samples at
+        every evaluation, a seeded choice."""
+        if not self.cfg.fit_samples:
+            return {}
+        if self._fit_set is None:
+            train = self.task.dataset("train", "eval")
+            chosen = np.random.default_rng(self.cfg.seed).permutation(len(train))[: self.cfg.fit_samples]
+            self._fit_set = paddle.io.Subset(train, sorted(chosen.tolist()))
+        report = self.task.evaluate(predictor, progress=self.cfg.progress, dataset=self._fit_set)
+        return {f"fit/{k}": float(v) for k, v in report.items() if isinstance(v, (int, float))}
+
     def _plot_history(self) -> None:
-        """loss_curve.png: training loss and the selection metric against the global step."""
+        """loss_curve.png: training loss and the selection metric (on the val split, and on the training samples of
+        ``trainer.fit_samples``) against the global step."""
         if not self.history_file.is_file():
             return
         import matplotlib
@@ -551,8 +573,9 @@ class Trainer:
             json.loads(line) for line in self.history_file.read_text(encoding="utf-8").splitlines() if line
         ]
         train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
-        key = f"eval/{self.task.metric_name}"
+        key, fit_key = f"eval/{self.task.metric_name}", f"fit/{self.task.metric_name}"
         evals = [(r["step"], r[key]) for r in rows if key in r]
+        fits = [(r["step"], r[fit_key]) for r in rows if fit_key in r]
         fig, ax = plt.subplots(figsize=(8, 4.5))
         if train:
             ax.plot(*zip(*train, strict=True), label="train loss", color="tab:blue")
@@ -561,6 +584,10 @@ class Trainer:
         if evals:
             ax2 = ax.twinx()
             ax2.plot(*zip(*evals, strict=True), "o-", label=key, color="tab:orange")
+            if fits:
+                ax2.plot(
+                    *zip(*fits, strict=True), "s--", label=f"{fit_key} (training samples)", color="tab:green"
+                )
             ax2.set_ylabel(self.task.metric_name)
         ax.set_title(f"{self.task.kind} training")
         fig.legend(loc="upper right")

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import paddle
 from omegaconf import DictConfig
+from paddle.io import Dataset
 from tqdm import tqdm
 
 from ocrtrain.compare import paired_details
@@ -80,7 +81,9 @@ class DetTask:
             self._eval_dataset = None  # built at the previous resize: build it again at this one
 
     # ---- data ----------------------------------------------------------------------------------------------------
-    def _dataset(self, split: str, mode: str):
+    def dataset(self, split: str, mode: str):
+        """The ``split`` node of the data config (``train`` / ``val``) loaded for ``mode``: ``train`` augments, ``eval`` loads
+        samples as evaluations see them."""
         from ocrtrain.data.det_dataset import DetDataset
 
         node = self.data_cfg[split]
@@ -99,12 +102,12 @@ class DetTask:
         return dataset
 
     def train_dataset(self):
-        return self._dataset("train", "train")
+        return self.dataset("train", "train")
 
     def eval_dataset(self):
         # built once: every evaluation, the parity batch and the worst-case sheet share it
         if self._eval_dataset is None:
-            self._eval_dataset = self._dataset("val", "eval")
+            self._eval_dataset = self.dataset("val", "eval")
         return self._eval_dataset
 
     @staticmethod
@@ -121,20 +124,29 @@ class DetTask:
         return self._loss(model(tensors["image"]), tensors)
 
     # ---- evaluation ----------------------------------------------------------------------------------------------
-    def probability_maps(self, predict: Predictor, progress: bool = True, desc: str = "eval det"):
-        """Each val image's dataset item (ground truth, original size) and the model's H x W probability map."""
-        dataset = self.eval_dataset()
+    def probability_maps(
+        self,
+        predict: Predictor,
+        progress: bool = True,
+        desc: str = "eval det",
+        dataset: Dataset | None = None,
+    ):
+        """Each image's dataset item (ground truth, original size) and the model's H x W probability map, over
+        ``dataset`` (default: the val split)."""
+        dataset = self.eval_dataset() if dataset is None else dataset
         for i in tqdm(range(len(dataset)), desc=desc, disable=not progress, leave=False):
             item = dataset[i]
             yield item, predict(item["image"][None])[0, 0]
 
-    def evaluate(self, predict: Predictor, progress: bool = True) -> dict[str, Any]:
-        """precision/recall/hmean over the val split (ICDAR 2015 protocol), recall by word height, with per-image
-        details."""
+    def evaluate(
+        self, predict: Predictor, progress: bool = True, dataset: Dataset | None = None
+    ) -> dict[str, Any]:
+        """precision/recall/hmean over ``dataset`` (default: the val split; ICDAR 2015 protocol), recall by word
+        height, with per-image details."""
         from ocrtrain.metrics.det_metric import combine, evaluate_image, recall_by_height
 
         details = []
-        for item, prob in self.probability_maps(predict, progress):
+        for item, prob in self.probability_maps(predict, progress, dataset=dataset):
             quads, scores = self.db_config(prob, (int(item["shape"][0]), int(item["shape"][1])))
             result = evaluate_image(item["polys"], item["ignore"], list(quads))
             details.append(

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import paddle
 from omegaconf import DictConfig
+from paddle.io import Dataset
 from tqdm import tqdm
 
 from ocrtrain.compare import paired_details
@@ -112,7 +113,9 @@ class RecTask:
             )
 
     # ---- data ----------------------------------------------------------------------------------------------------
-    def _dataset(self, split: str, mode: str):
+    def dataset(self, split: str, mode: str):
+        """The ``split`` node of the data config (``train`` / ``val``) loaded for ``mode``: ``train`` augments, ``eval`` loads
+        samples as evaluations see them."""
         from ocrtrain.data.rec_dataset import RecDataset
 
         node = self.data_cfg[split]
@@ -144,11 +147,11 @@ class RecTask:
         return dataset
 
     def train_dataset(self):
-        return self._dataset("train", "train")
+        return self.dataset("train", "train")
 
     def eval_dataset(self):
         if self._eval_dataset is None:  # built once: every evaluation and the worst-case sheet share it
-            self._eval_dataset = self._dataset("val", "eval")
+            self._eval_dataset = self.dataset("val", "eval")
             shape = self.model_cfg.image_shape
             item_bytes = 3 * int(shape[0]) * int(shape[1]) * 4
             self._eval_items = {} if len(self._eval_dataset) * item_bytes <= EVAL_CACHE_BYTES else None
@@ -245,17 +248,22 @@ class RecTask:
         return self._teacher_model
 
     # ---- evaluation ----------------------------------------------------------------------------------------------
-    def evaluate(self, predict: Predictor, progress: bool = True, batch_size: int = 32) -> dict[str, Any]:
-        """acc / norm_edit_dis over the val split as ``rec.metric`` says (default: spaces ignored, case and symbols
-        count), case-insensitive acc too, with per-sample details."""
+    def evaluate(
+        self, predict: Predictor, progress: bool = True, batch_size: int = 32, dataset: Dataset | None = None
+    ) -> dict[str, Any]:
+        """acc / norm_edit_dis over ``dataset`` (default: the val split) as ``rec.metric`` says (default: spaces
+        ignored, case and symbols count), case-insensitive acc too, with per-sample details."""
         from ocrtrain.metrics import rec_metric
 
-        dataset = self.eval_dataset()
+        if dataset is None:
+            dataset, load = self.eval_dataset(), self._eval_item
+        else:
+            load = dataset.__getitem__
         details = []
         for start in tqdm(
             range(0, len(dataset), batch_size), desc="eval rec", disable=not progress, leave=False
         ):
-            items = [self._eval_item(i) for i in range(start, min(start + batch_size, len(dataset)))]
+            items = [load(i) for i in range(start, min(start + batch_size, len(dataset)))]
             decoded = ctc_greedy_decode(
                 predict(np.stack([it["image"] for it in items])), list(self.char_dict.characters)
             )
