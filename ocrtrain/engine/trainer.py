@@ -590,7 +590,7 @@ class Trainer:
                 )
             ax2.set_ylabel(self.task.metric_name)
         ax.set_title(f"{self.task.kind} training")
-        fig.legend(loc="upper right")
-        fig.tight_layout()
+        fig.legend(loc="lower center", ncol=3)  # below the axes: the curves fill the plot's corners
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
         fig.savefig(self.run_dir / "loss_curve.png", dpi=100)
         plt.close(fig)
