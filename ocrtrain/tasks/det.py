@@ -81,9 +81,9 @@ class DetTask:
             self._eval_dataset = None  # built at the previous resize: build it again at this one
 
     # ---- data ----------------------------------------------------------------------------------------------------
-    def dataset(self, split: str, mode: str):
-        """The ``split`` node of the data config (``train`` / ``val``) loaded for ``mode``: ``train`` augments, ``eval`` loads
-        samples as evaluations see them."""
+    def dataset(self, split: str, mode: str) -> Dataset:
+        """The data config's ``split`` (``train`` / ``val``) loaded for ``mode``: ``train`` augments, ``eval`` loads
+        the samples as evaluations see them."""
         from ocrtrain.data.det_dataset import DetDataset
 
         node = self.data_cfg[split]

@@ -113,9 +113,9 @@ class RecTask:
             )
 
     # ---- data ----------------------------------------------------------------------------------------------------
-    def dataset(self, split: str, mode: str):
-        """The ``split`` node of the data config (``train`` / ``val``) loaded for ``mode``: ``train`` augments, ``eval`` loads
-        samples as evaluations see them."""
+    def dataset(self, split: str, mode: str) -> Dataset:
+        """The data config's ``split`` (``train`` / ``val``) loaded for ``mode``: ``train`` augments, ``eval`` loads
+        the samples as evaluations see them."""
         from ocrtrain.data.rec_dataset import RecDataset
 
         node = self.data_cfg[split]
