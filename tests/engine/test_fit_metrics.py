@@ -19,7 +19,7 @@ def in_repo(monkeypatch):
 def test_fit_metrics_score_the_training_samples_with_their_labels(in_repo, tmp_path):
     # the training split: the val crops with their labels, then the same crops labelled with a word none of them shows
     val = (ROOT / "val.txt").read_text(encoding="utf-8").splitlines()
-    mislabelled = [f"{line.split(chr(9))[0]}\tzzzz" for line in val]
+    mislabelled = [line.split("\t")[0] + "\tzzzz" for line in val]
     train = tmp_path / "train.txt"
     train.write_text("\n".join(val + mislabelled) + "\n", encoding="utf-8")
     run = tmp_path / "run"
