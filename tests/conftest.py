@@ -38,6 +38,12 @@ def _private_cache(tmp_path_factory) -> None:
     os.environ.setdefault("OCRTRAIN_CACHE", str(tmp_path_factory.mktemp("ocrtrain_cache")))
 
 
+@pytest.fixture()
+def in_repo(monkeypatch) -> None:
+    """Run the test from the repository root: the demo data configs' roots are relative to it."""
+    monkeypatch.chdir(REPO)
+
+
 @pytest.fixture(scope="session")
 def demo_dir() -> Path:
     return DEMO

@@ -21,11 +21,6 @@ from ocrtrain.tasks import build_task
 SMALL = ["det=PP-OCRv4_mobile_det", "data=icdar2015_demo", "det.train_transform.crop_size=320"]
 
 
-@pytest.fixture()
-def in_repo(monkeypatch):
-    monkeypatch.chdir(REPO)  # the demo data config is relative to the repository
-
-
 def test_one_training_step_lowers_the_loss(in_repo):
     cfg = compose("train", SMALL)
     task = build_task(cfg)

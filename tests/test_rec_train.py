@@ -21,11 +21,6 @@ REC = ["rec=PP-OCRv4_mobile_rec", "data=icdar2015_rec_demo"]
 ROOT = REPO / "datasets" / "icdar2015_rec_demo"
 
 
-@pytest.fixture()
-def in_repo(monkeypatch):
-    monkeypatch.chdir(REPO)
-
-
 @pytest.fixture(scope="module")
 def val_crops():
     dataset = RecDataset(ROOT, ["val.txt"], CharDict.pretrained(), mode="eval")

@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import REC_DEMO, REPO, fit_rec_demo
+from conftest import REC_DEMO, fit_rec_demo
 
 from ocrtrain.config import compose
 from ocrtrain.engine.ema import EMA_FILE, WeightAverage
 from ocrtrain.models.weight_sources.checkpoint import read_checkpoint_weights
 from ocrtrain.models.weight_sources.pdparams import read_pdparams
 from ocrtrain.tasks import build_task
-
-
-@pytest.fixture()
-def in_repo(monkeypatch):
-    monkeypatch.chdir(REPO)
 
 
 def _state(model) -> dict[str, np.ndarray]:

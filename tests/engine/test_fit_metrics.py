@@ -11,11 +11,6 @@ from conftest import REPO, fit_rec_demo
 ROOT = REPO / "datasets" / "icdar2015_rec_demo"
 
 
-@pytest.fixture()
-def in_repo(monkeypatch):
-    monkeypatch.chdir(REPO)
-
-
 def test_fit_metrics_score_the_training_samples_with_their_labels(in_repo, tmp_path):
     # the training split: the val crops with their labels, then the same crops labelled with a word none of them shows
     val = (ROOT / "val.txt").read_text(encoding="utf-8").splitlines()

@@ -18,11 +18,6 @@ from ocrtrain.engine.trainer import TrainerConfig
 from ocrtrain.tasks import build_task
 
 
-@pytest.fixture()
-def in_repo(monkeypatch):
-    monkeypatch.chdir(REPO)
-
-
 @pytest.fixture(scope="module")
 def pretrained() -> dict[str, np.ndarray]:
     os.chdir(REPO)

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import REPO
 
 from ocrtrain.config import compose
 from ocrtrain.engine.loader import BatchLoader
@@ -15,11 +14,6 @@ from ocrtrain.engine.trainer import Trainer, TrainerConfig
 from ocrtrain.tasks import build_task
 
 SMALL = ["det=PP-OCRv4_mobile_det", "data=icdar2015_demo", "det.train_transform.crop_size=320"]
-
-
-@pytest.fixture()
-def in_repo(monkeypatch):
-    monkeypatch.chdir(REPO)  # the demo data config is relative to the repository
 
 
 def epoch_batches(task, dataset, seed: int, workers: int, start_batch: int = 0) -> list[dict]:

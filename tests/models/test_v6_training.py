@@ -7,7 +7,7 @@ import numpy as np
 import paddle
 import pytest
 import yaml
-from conftest import REPO, losses_around_one_step
+from conftest import losses_around_one_step
 
 from ocrtrain.config import compose
 from ocrtrain.devices import parse_device
@@ -33,11 +33,6 @@ RUNS = {
     "PP-OCRv6_tiny_rec": ["rec=PP-OCRv6_tiny_rec", "data=icdar2015_rec_demo"],
     "PP-OCRv6_small_rec": ["rec=PP-OCRv6_small_rec", "data=icdar2015_rec_demo"],
 }
-
-
-@pytest.fixture()
-def in_repo(monkeypatch):
-    monkeypatch.chdir(REPO)  # the demo data configs are relative to the repository
 
 
 @pytest.mark.parametrize("name", RUNS)
