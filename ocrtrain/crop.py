@@ -35,10 +35,21 @@ def sort_reading_order(quads: list[np.ndarray], line_tol: float = 10.0) -> list[
     return idx
 
 
-def crop_quad(img: np.ndarray, quad: np.ndarray, rotate_ratio: float = 1.5) -> np.ndarray:
+TALL_RATIO = 1.5  # a box at least this many times taller than wide holds vertical text
+
+
+def turn_upright(crop: np.ndarray, rotate_ratio: float = TALL_RATIO) -> tuple[np.ndarray, bool]:
+    """The crop turned 90° counter-clockwise when it is at least ``rotate_ratio`` times taller than wide (vertical
+    text, read left to right once turned; PaddleOCR turns it the same way), and whether it was turned."""
+    if crop.shape[0] / max(crop.shape[1], 1) >= rotate_ratio:
+        return np.rot90(crop).copy(), True
+    return crop, False
+
+
+def crop_quad(img: np.ndarray, quad: np.ndarray, rotate_ratio: float | None = TALL_RATIO) -> np.ndarray:
     """Perspective-rectify the region of an ordered quad (tl, tr, br, bl).
 
-    A crop at least ``rotate_ratio`` times taller than wide is rotated 90° so vertical text reads left to right.
+    A crop at least ``rotate_ratio`` times taller than wide is turned upright (``turn_upright``); None: never.
     """
     q = np.asarray(quad, dtype=np.float32).reshape(4, 2)
     width = int(max(np.linalg.norm(q[0] - q[1]), np.linalg.norm(q[2] - q[3])))
@@ -49,15 +60,15 @@ def crop_quad(img: np.ndarray, quad: np.ndarray, rotate_ratio: float = 1.5) -> n
     crop = cv2.warpPerspective(
         img, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC
     )
-    if crop.shape[0] / crop.shape[1] >= rotate_ratio:
-        crop = np.rot90(crop).copy()
-    return crop
+    return crop if rotate_ratio is None else turn_upright(crop, rotate_ratio)[0]
 
 
-def crop_min_area_rect(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
+def crop_min_area_rect(
+    img: np.ndarray, quad: np.ndarray, rotate_ratio: float | None = TALL_RATIO
+) -> np.ndarray:
     """Rectify the minimum-area rectangle around a detected quad's integer corners, as PaddleOCR 3.x cuts boxes."""
     corners = np.round(np.asarray(quad, dtype=np.float32).reshape(-1, 2)).astype(np.int32)
-    return crop_quad(img, order_quad(cv2.boxPoints(cv2.minAreaRect(corners))))
+    return crop_quad(img, order_quad(cv2.boxPoints(cv2.minAreaRect(corners))), rotate_ratio)
 
 
 # how the pipeline cuts a detected box out of the image (``crop_mode``)
@@ -67,8 +78,10 @@ CROP_MODES = {
 }
 
 
-def crop_text_region(img: np.ndarray, poly: np.ndarray) -> np.ndarray:
+def crop_text_region(
+    img: np.ndarray, poly: np.ndarray, rotate_ratio: float | None = TALL_RATIO
+) -> np.ndarray:
     """The pipeline's crop of a labelled region: a quad as is, any other polygon by its minimum-area rectangle."""
     poly = np.asarray(poly, dtype=np.float32).reshape(-1, 2)
     quad = poly if len(poly) == 4 else cv2.boxPoints(cv2.minAreaRect(poly))
-    return crop_quad(img, order_quad(quad))
+    return crop_quad(img, order_quad(quad), rotate_ratio)

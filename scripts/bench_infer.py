@@ -33,6 +33,7 @@ SETTINGS = {
     "det_use_dilation": False,
     "rec_batch_size": 6,
     "crop_mode": "quad",  # RapidOCR cuts the detected quad itself
+    "rec_tall_crops_both_ways": False,  # RapidOCR reads a tall box turned one way only
 }
 
 

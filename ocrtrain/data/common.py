@@ -16,6 +16,7 @@ import numpy as np
 from ocrtrain.imageio import ImageError, decode_image, probe_image, read_image, worker_message
 
 T = TypeVar("T")
+Loaded = TypeVar("Loaded")
 
 log = logging.getLogger("ocrtrain")
 
@@ -103,9 +104,9 @@ def usable_images(
 
 
 def load_or_next(
-    samples: Sequence[T], index: int, load: Callable[[T], np.ndarray], skip_bad: bool
-) -> tuple[T, np.ndarray]:
-    """``samples[index]`` and its loaded image. An image that fails to load raises its LabelError; with
+    samples: Sequence[T], index: int, load: Callable[[T], Loaded], skip_bad: bool
+) -> tuple[T, Loaded]:
+    """``samples[index]`` and what ``load`` makes of it (its image). An image that fails to load raises its LabelError; with
     ``skip_bad`` it is reported and the next sample taken instead (the same one every time: runs repeat)."""
     for attempt in range(len(samples)):
         sample = samples[(index + attempt) % len(samples)]

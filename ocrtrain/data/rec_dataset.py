@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from paddle.io import Dataset
 
-from ocrtrain.crop import crop_text_region
+from ocrtrain.crop import crop_text_region, turn_upright
 from ocrtrain.data.common import (
     SkipLog,
     load_image,
@@ -95,17 +95,27 @@ def _image_file(sample: RecSample) -> Path | bytes:
     return sample.image.image_path if isinstance(sample.image, TextRegion) else sample.image
 
 
-def load_rec_image(sample: RecSample) -> np.ndarray:
-    """The sample's image, or the word region cut out of its det image as the pipeline cuts it."""
+def load_rec_crop(sample: RecSample) -> tuple[np.ndarray, bool]:
+    """The sample's image, or the word region cut out of its det image as the pipeline cuts it; and whether that
+    region was tall and turned upright (``crop.turn_upright``)."""
     if isinstance(sample.image, TextRegion):
         region = sample.image
         img = load_image(region.image_path, sample.file, sample.line_no, f"box {region.box}: ")
-        return crop_text_region(img, region.poly)
-    return load_image(sample.image, sample.file, sample.line_no)
+        return turn_upright(crop_text_region(img, region.poly, rotate_ratio=None))
+    return load_image(sample.image, sample.file, sample.line_no), False
+
+
+def load_rec_image(sample: RecSample) -> np.ndarray:
+    """The sample's image as ``load_rec_crop`` cuts it."""
+    return load_rec_crop(sample)[0]
 
 
 class RecDataset(Dataset):
-    """Items: ``image`` 3 x height x width in [-1, 1] (aspect kept, padded), ``label`` (padded ids), ``length``."""
+    """Items: ``image`` 3 x height x width in [-1, 1] (aspect kept, padded), ``label`` (padded ids), ``length``.
+
+    In eval mode with ``tall_both_ways``, a word region turned upright also carries ``image_other_way``: the same
+    crop turned 180° (90° clockwise from the region), which evaluation reads too, keeping the surer reading.
+    """
 
     def __init__(
         self,
@@ -123,6 +133,7 @@ class RecDataset(Dataset):
         augment_prob: float = 0.4,
         seed: int = 0,
         multiscale_heights: list[int] | None = None,
+        tall_both_ways: bool = False,
     ):
         super().__init__()
         self.root, self.char_dict, self.mode = Path(root), char_dict, mode
@@ -130,6 +141,7 @@ class RecDataset(Dataset):
         self.skip_bad, self.concat_prob, self.augment_prob = skip_bad, concat_prob, augment_prob
         # train mode: items keep their image unresized; the collate resizes each batch to one of these heights
         self.multiscale_heights = list(multiscale_heights or []) if mode == "train" else []
+        self.tall_both_ways = tall_both_ways and mode != "train"
         self.skipped = SkipLog()
         self.seed = seed
         sources = [self._read_source(f) for f in label_files]
@@ -182,7 +194,7 @@ class RecDataset(Dataset):
         """``dataset[(index, sample_seed)]`` (what the training sampler yields) draws every random choice of the
         augmentation from ``sample_seed``; ``dataset[index]`` uses a seed derived from (``seed``, index)."""
         index, seed = split_item(item, self.seed)
-        sample, img = load_or_next(self.samples, index, load_rec_image, self.skip_bad)
+        sample, (img, turned) = load_or_next(self.samples, index, load_rec_crop, self.skip_bad)
         text = sample.text
         if self.mode == "train":
             if self._aug is None:
@@ -197,7 +209,7 @@ class RecDataset(Dataset):
         ids = self.char_dict.encode(text)[: self.max_text_length]
         label = np.zeros(self.max_text_length, np.int32)
         label[: len(ids)] = ids
-        return {
+        item = {
             "image": img if self.multiscale_heights else resize_norm_rec(img, self.height, self.width),
             "index": np.int64(index),
             "label": label,
@@ -205,6 +217,11 @@ class RecDataset(Dataset):
             "text": text,
             "source": sample.source,
         }
+        if turned and self.tall_both_ways:
+            item["image_other_way"] = resize_norm_rec(
+                cv2.rotate(img, cv2.ROTATE_180), self.height, self.width
+            )
+        return item
 
 
 def collate_rec(samples: list[dict[str, Any]], heights: list[int], width: int) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ocrtrain.components import build
 from ocrtrain.config import compose
-from ocrtrain.crop import CROP_MODES, sort_reading_order
+from ocrtrain.crop import CROP_MODES, sort_reading_order, turn_upright
 from ocrtrain.pipeline.inference_settings import cls_settings, det_settings, rec_settings
 from ocrtrain.pipeline.inputs import iter_inputs
 from ocrtrain.pipeline.model_source import resolve_model_source
@@ -157,12 +157,32 @@ class OCRPipeline:
                 results[i] = decoded
         return results
 
+    def _read_turned_other_way(
+        self, crops: list[np.ndarray], turned: list[bool], texts: list[tuple[str, float]]
+    ) -> list[tuple[str, float]]:
+        """Read each crop turned upright from a tall box also turned 180° (its text may run down or up); keep the
+        surer reading."""
+        which = [i for i, t in enumerate(turned) if t]
+        if not which:
+            return texts
+        texts = list(texts)
+        others = self.recognize([cv2.rotate(crops[i], cv2.ROTATE_180) for i in which])
+        for i, other in zip(which, others, strict=True):
+            texts[i] = max(texts[i], other, key=lambda r: r[1])
+        return texts
+
     def predict_image(self, img: np.ndarray, img_path: str | None = None) -> OCRResult:
         quads, det_scores = self.detect(img)
-        crops = [self.crop(img, q) for q in quads]
+        crops, turned = [], []
+        for quad in quads:
+            crop, was_turned = turn_upright(self.crop(img, quad, rotate_ratio=None))
+            crops.append(crop)
+            turned.append(was_turned)
         if self.cls is not None and crops:
             crops = self._orient(crops)
         texts = self.recognize(crops) if crops else []
+        if self.cfg.rec_tall_crops_both_ways:
+            texts = self._read_turned_other_way(crops, turned, texts)
         keep = [i for i, (_, s) in enumerate(texts) if s >= self.cfg.rec_score_thresh]
         data = {
             "img_path": img_path,

@@ -142,6 +142,7 @@ class RecTask:
             **augmentation,
             seed=self.seed,
             multiscale_heights=list(self.model_cfg.get("multiscale_heights") or []),
+            tall_both_ways=bool(self.model_cfg.get("tall_crops_both_ways", False)),
         )
         log.info(f"{split} data: {dataset.summary()}")
         return dataset
@@ -264,9 +265,13 @@ class RecTask:
             range(0, len(dataset), batch_size), desc="eval rec", disable=not progress, leave=False
         ):
             items = [load(i) for i in range(start, min(start + batch_size, len(dataset)))]
-            decoded = ctc_greedy_decode(
-                predict(np.stack([it["image"] for it in items])), list(self.char_dict.characters)
-            )
+            characters = list(self.char_dict.characters)
+            decoded = ctc_greedy_decode(predict(np.stack([it["image"] for it in items])), characters)
+            turned = [k for k, it in enumerate(items) if "image_other_way" in it]
+            if turned:  # a tall region read the other way up too: the surer reading is kept
+                other = predict(np.stack([items[k]["image_other_way"] for k in turned]))
+                for k, reading in zip(turned, ctc_greedy_decode(other, characters), strict=True):
+                    decoded[k] = max(decoded[k], reading, key=lambda r: r[1])
             for item, (text, score) in zip(items, decoded, strict=True):
                 details.append(
                     {"source": item["source"], "truth": item["text"], "prediction": text, "score": score}

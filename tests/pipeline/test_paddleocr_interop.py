@@ -73,7 +73,11 @@ def _reads_as_ours(
     from ocrtrain import create_pipeline
 
     ours = create_pipeline(
-        "OCR", det_model=str(det), rec_model=str(rec), **{f"det_{k}": v for k, v in settings.items()}
+        "OCR",
+        det_model=str(det),
+        rec_model=str(rec),
+        rec_tall_crops_both_ways=False,  # PaddleOCR reads a tall box turned one way only
+        **{f"det_{k}": v for k, v in settings.items()},
     )
     equal = total = 0
     for their in theirs:
