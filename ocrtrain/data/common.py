@@ -106,8 +106,9 @@ def usable_images(
 def load_or_next(
     samples: Sequence[T], index: int, load: Callable[[T], Loaded], skip_bad: bool
 ) -> tuple[T, Loaded]:
-    """``samples[index]`` and what ``load`` makes of it (its image). An image that fails to load raises its LabelError; with
-    ``skip_bad`` it is reported and the next sample taken instead (the same one every time: runs repeat)."""
+    """``samples[index]`` and what ``load`` makes of it (its image). An image that fails to load raises its
+    LabelError; with ``skip_bad`` it is reported and the next sample taken instead (the same one every time: runs
+    repeat)."""
     for attempt in range(len(samples)):
         sample = samples[(index + attempt) % len(samples)]
         try:
