@@ -61,3 +61,5 @@ def test_evaluation_reads_tall_regions_as_the_pipeline_does(tmp_path, both_ways)
     readings = [d["prediction"] for d in report["details"]]  # running down, then up
     assert report["samples"] == 2
     assert readings[0] == TEXT and (readings[1] == TEXT) == both_ways, readings
+    # the report says which way up each crop was read (worst.png shows it that way)
+    assert [d["other_way"] for d in report["details"]] == [False, both_ways]

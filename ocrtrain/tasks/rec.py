@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import paddle
 from omegaconf import DictConfig
@@ -267,14 +268,22 @@ class RecTask:
             items = [load(i) for i in range(start, min(start + batch_size, len(dataset)))]
             characters = list(self.char_dict.characters)
             decoded = ctc_greedy_decode(predict(np.stack([it["image"] for it in items])), characters)
+            other_way = [False] * len(items)
             turned = [k for k, it in enumerate(items) if "image_other_way" in it]
             if turned:  # a tall region read the other way up too: the surer reading is kept
                 other = predict(np.stack([items[k]["image_other_way"] for k in turned]))
                 for k, reading in zip(turned, ctc_greedy_decode(other, characters), strict=True):
-                    decoded[k] = max(decoded[k], reading, key=lambda r: r[1])
-            for item, (text, score) in zip(items, decoded, strict=True):
+                    if reading[1] > decoded[k][1]:
+                        decoded[k], other_way[k] = reading, True
+            for item, (text, score), flipped in zip(items, decoded, other_way, strict=True):
                 details.append(
-                    {"source": item["source"], "truth": item["text"], "prediction": text, "score": score}
+                    {
+                        "source": item["source"],
+                        "truth": item["text"],
+                        "prediction": text,
+                        "score": score,
+                        "other_way": flipped,
+                    }
                 )
         options = rec_metric.RecMetricOptions(**(to_plain(self.model_cfg.get("metric")) or {}))
         caseless = rec_metric.RecMetricOptions(
@@ -326,11 +335,15 @@ class RecTask:
         return caption_sheet(rows, path)
 
     def _crops(self, details: list[dict[str, Any]]) -> list[np.ndarray]:
-        """The val crops these evaluated samples were read from."""
+        """The val crops these evaluated samples were read from, the way up they were read."""
         from ocrtrain.data.rec_dataset import load_rec_image
 
         by_source = {s.source: s for s in self.eval_dataset().samples}
-        return [load_rec_image(by_source[d["source"]]) for d in details]
+        crops = [load_rec_image(by_source[d["source"]]) for d in details]
+        return [
+            cv2.rotate(c, cv2.ROTATE_180) if d.get("other_way") else c
+            for c, d in zip(crops, details, strict=True)
+        ]
 
     # ---- checkpoints and export ----------------------------------------------------------------------------------
     def checkpoint_meta(self) -> tuple[dict[str, Any], dict[str, str]]:
