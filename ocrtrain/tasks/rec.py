@@ -261,12 +261,12 @@ class RecTask:
             dataset, load = self.eval_dataset(), self._eval_item
         else:
             load = dataset.__getitem__
+        characters = list(self.char_dict.characters)
         details = []
         for start in tqdm(
             range(0, len(dataset), batch_size), desc="eval rec", disable=not progress, leave=False
         ):
             items = [load(i) for i in range(start, min(start + batch_size, len(dataset)))]
-            characters = list(self.char_dict.characters)
             decoded = ctc_greedy_decode(predict(np.stack([it["image"] for it in items])), characters)
             other_way = [False] * len(items)
             turned = [k for k, it in enumerate(items) if "image_other_way" in it]
