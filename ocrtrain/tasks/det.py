@@ -20,12 +20,13 @@ from ocrtrain.config import to_plain
 from ocrtrain.data.readers import fingerprint_label_files
 from ocrtrain.pipeline.inference_settings import det_inference_yml, det_settings
 from ocrtrain.sheets import GREEN, GREY, RED, draw_polygons, image_sheet
+from ocrtrain.tasks.traced_eval import TaskPredictors
 
 log = logging.getLogger("ocrtrain")
 Predictor = Callable[[np.ndarray], np.ndarray]  # N x 3 x H x W float32 -> N x 1 x H x W probabilities
 
 
-class DetTask:
+class DetTask(TaskPredictors):
     kind = "det"
     metric_name = "hmean"
     traced_eval_min_samples = 8  # tracing costs ~6 s; at 736/min it saves ~1.5 s per image on 2 CPU cores
@@ -53,16 +54,6 @@ class DetTask:
         report = load_pretrained(model, str(self.pretrained))
         log.info(report.summary())  # console and the run's log file under Hydra
         report.raise_if_poor()
-
-    @staticmethod
-    def dygraph_predictor(model: paddle.nn.Layer) -> Predictor:
-        return lambda batch: model(paddle.to_tensor(batch)).numpy()
-
-    def eval_predictor(self, model: paddle.nn.Layer) -> Predictor:
-        """What evaluations run: the traced program on CPU for a large enough split (``traced_eval``)."""
-        from ocrtrain.tasks.traced_eval import eval_predictor
-
-        return eval_predictor(self, model)
 
     def use_inference_settings(self, meta: dict[str, Any], origin: str, resize: str) -> None:
         """Evaluate with a model's own inference settings: its DB values, and with ``resize="pipeline"`` its

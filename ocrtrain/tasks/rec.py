@@ -23,6 +23,7 @@ from ocrtrain.data.readers import fingerprint_label_files
 from ocrtrain.pipeline.inference_settings import rec_inference_yml, rec_settings
 from ocrtrain.postprocess.ctc import ctc_greedy_decode
 from ocrtrain.sheets import caption_sheet
+from ocrtrain.tasks.traced_eval import TaskPredictors
 
 log = logging.getLogger("ocrtrain")
 GREEN, RED, BLACK = (0, 150, 0), (200, 0, 0), (0, 0, 0)  # RGB, as caption_sheet takes them
@@ -46,7 +47,7 @@ def class_columns(theirs: list[str], ours: list[str]) -> np.ndarray | None:
     return np.array([0] + [index.get(c, -1) for c in ours], np.int64)
 
 
-class RecTask:
+class RecTask(TaskPredictors):
     kind = "rec"
     metric_name = "acc"
     traced_eval_min_samples = 64  # tracing costs ~6 s; see tasks.traced_eval
@@ -93,16 +94,6 @@ class RecTask:
         report = load_pretrained(model, str(self.pretrained), characters=list(self.char_dict.characters))
         log.info(report.summary())  # console and the run's log file under Hydra
         report.raise_if_poor()
-
-    @staticmethod
-    def dygraph_predictor(model: paddle.nn.Layer) -> Predictor:
-        return lambda batch: model(paddle.to_tensor(batch)).numpy()
-
-    def eval_predictor(self, model: paddle.nn.Layer) -> Predictor:
-        """What evaluations run: the traced program on CPU for a large enough split (``traced_eval``)."""
-        from ocrtrain.tasks.traced_eval import eval_predictor
-
-        return eval_predictor(self, model)
 
     def use_inference_settings(self, meta: dict[str, Any], origin: str, resize: str) -> None:
         """Evaluate a loaded model only with its own dictionary (``resize`` applies to detectors only)."""
