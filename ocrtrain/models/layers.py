@@ -8,6 +8,7 @@ from paddle import nn
 from paddle.nn.initializer import Constant
 
 from ocrtrain.models.channel_bias import add_channel_bias
+from ocrtrain.models.depthwise_conv import conv2d
 
 
 def make_divisible(value: float, divisor: int = 16) -> int:
@@ -73,7 +74,7 @@ def conv_affine(
             x, weight, padding=conv._padding, output_padding=conv.output_padding, **common
         )
     else:
-        out = F.conv2d(x, weight, padding=conv._padding, **common)
+        out = conv2d(x, weight, conv._stride, conv._padding, conv._dilation, conv._groups)
     return add_channel_bias(out, bias)
 
 

@@ -1,0 +1,209 @@
+/* Depthwise 2-D convolution on the CPU (float32, NCHW, one 1-channel filter per channel, zero padding, no
+ * dilation): the forward, the input's gradient and the filters' gradient, for ocrtrain/models/depthwise_conv.py.
+ *
+ * Each (sample, channel) plane is small (a PP-OCRv4 rec plane is at most 24 x 160 floats) and stays in cache, so
+ * every kernel tap is one pass of a multiply-add along an output row: a contiguous loop the compiler vectorises
+ * when the stride along the width is 1. Single-threaded on purpose: training on the CPU runs one intra-op thread per
+ * data-parallel process, and a second runtime of threads beside paddle's would compete with it. The GIL is released
+ * while a kernel runs, so the data loader's threads keep working. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* one build, the widest vector unit the CPU has (chosen by the loader at run time) */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define WIDEST_VECTORS __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define WIDEST_VECTORS
+#endif
+
+typedef struct {
+    long long batch, channels;
+    long long height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w;
+} Geometry;
+
+/* The output columns [first, last] whose tap j reads inside the input row; empty when first > last. */
+static void tap_columns(const Geometry *g, long long j, long long *first, long long *last) {
+    long long before = g->pad_w - j; /* ow * stride_w >= before */
+    long long after = g->width - 1 + g->pad_w - j; /* ow * stride_w <= after */
+    *first = before > 0 ? (before + g->stride_w - 1) / g->stride_w : 0;
+    *last = after < 0 ? -1 : after / g->stride_w;
+    if (*last > g->out_w - 1) *last = g->out_w - 1;
+}
+
+WIDEST_VECTORS
+static void forward_plane(const Geometry *g, const float *restrict x, const float *restrict w, float *restrict y) {
+    memset(y, 0, sizeof(float) * (size_t)(g->out_h * g->out_w));
+    for (long long oh = 0; oh < g->out_h; ++oh) {
+        float *restrict y_row = y + oh * g->out_w;
+        for (long long i = 0; i < g->kernel_h; ++i) {
+            long long ih = oh * g->stride_h + i - g->pad_h;
+            if (ih < 0 || ih >= g->height) continue;
+            const float *restrict x_row = x + ih * g->width;
+            for (long long j = 0; j < g->kernel_w; ++j) {
+                long long first, last;
+                tap_columns(g, j, &first, &last);
+                const float tap = w[i * g->kernel_w + j];
+                const float *restrict src = x_row + first * g->stride_w + j - g->pad_w;
+                float *restrict dst = y_row + first;
+                long long count = last - first + 1;
+                if (g->stride_w == 1) {
+                    for (long long t = 0; t < count; ++t) dst[t] += tap * src[t];
+                } else {
+                    for (long long t = 0; t < count; ++t) dst[t] += tap * src[t * g->stride_w];
+                }
+            }
+        }
+    }
+}
+
+WIDEST_VECTORS
+static void input_grad_plane(const Geometry *g, const float *restrict dy, const float *restrict w,
+                             float *restrict dx) {
+    memset(dx, 0, sizeof(float) * (size_t)(g->height * g->width));
+    for (long long oh = 0; oh < g->out_h; ++oh) {
+        const float *restrict dy_row = dy + oh * g->out_w;
+        for (long long i = 0; i < g->kernel_h; ++i) {
+            long long ih = oh * g->stride_h + i - g->pad_h;
+            if (ih < 0 || ih >= g->height) continue;
+            float *restrict dx_row = dx + ih * g->width;
+            for (long long j = 0; j < g->kernel_w; ++j) {
+                long long first, last;
+                tap_columns(g, j, &first, &last);
+                const float tap = w[i * g->kernel_w + j];
+                const float *restrict src = dy_row + first;
+                float *restrict dst = dx_row + first * g->stride_w + j - g->pad_w;
+                long long count = last - first + 1;
+                if (g->stride_w == 1) {
+                    for (long long t = 0; t < count; ++t) dst[t] += tap * src[t];
+                } else {
+                    for (long long t = 0; t < count; ++t) dst[t * g->stride_w] += tap * src[t];
+                }
+            }
+        }
+    }
+}
+
+/* Adds each tap's sum of dy * x over the plane to dw_acc (kernel_h x kernel_w, double: summed over the batch). */
+WIDEST_VECTORS
+static void weight_grad_plane(const Geometry *g, const float *restrict dy, const float *restrict x,
+                              double *restrict dw_acc) {
+    for (long long oh = 0; oh < g->out_h; ++oh) {
+        const float *restrict dy_row = dy + oh * g->out_w;
+        for (long long i = 0; i < g->kernel_h; ++i) {
+            long long ih = oh * g->stride_h + i - g->pad_h;
+            if (ih < 0 || ih >= g->height) continue;
+            const float *restrict x_row = x + ih * g->width;
+            for (long long j = 0; j < g->kernel_w; ++j) {
+                long long first, last;
+                tap_columns(g, j, &first, &last);
+                const float *restrict src = x_row + first * g->stride_w + j - g->pad_w;
+                const float *restrict grad = dy_row + first;
+                long long count = last - first + 1;
+                float sum = 0.0f;
+                if (g->stride_w == 1) {
+#pragma omp simd reduction(+ : sum)
+                    for (long long t = 0; t < count; ++t) sum += grad[t] * src[t];
+                } else {
+#pragma omp simd reduction(+ : sum)
+                    for (long long t = 0; t < count; ++t) sum += grad[t] * src[t * g->stride_w];
+                }
+                dw_acc[i * g->kernel_w + j] += sum;
+            }
+        }
+    }
+}
+
+/* Arguments of every entry point: three buffer addresses, then the geometry (see depthwise_conv.py). */
+static int parse(PyObject *args, uintptr_t ptr[3], Geometry *g) {
+    unsigned long long a, b, c;
+    if (!PyArg_ParseTuple(args, "KKKLLLLLLLLLL", &a, &b, &c, &g->batch, &g->channels, &g->height, &g->width,
+                          &g->kernel_h, &g->kernel_w, &g->stride_h, &g->stride_w, &g->pad_h, &g->pad_w))
+        return 0;
+    if (g->batch < 0 || g->channels < 1 || g->height < 1 || g->width < 1 || g->kernel_h < 1 || g->kernel_w < 1 ||
+        g->stride_h < 1 || g->stride_w < 1 || g->pad_h < 0 || g->pad_w < 0) {
+        PyErr_SetString(PyExc_ValueError, "depthwise conv: invalid geometry");
+        return 0;
+    }
+    g->out_h = (g->height + 2 * g->pad_h - g->kernel_h) / g->stride_h + 1;
+    g->out_w = (g->width + 2 * g->pad_w - g->kernel_w) / g->stride_w + 1;
+    if (g->out_h < 1 || g->out_w < 1) {
+        PyErr_SetString(PyExc_ValueError, "depthwise conv: the kernel is larger than the padded input");
+        return 0;
+    }
+    ptr[0] = (uintptr_t)a, ptr[1] = (uintptr_t)b, ptr[2] = (uintptr_t)c;
+    return 1;
+}
+
+/* forward(x, w, y, ...): y = depthwise_conv(x, w) */
+static PyObject *forward(PyObject *self, PyObject *args) {
+    uintptr_t p[3];
+    Geometry g;
+    if (!parse(args, p, &g)) return NULL;
+    const float *x = (const float *)p[0], *w = (const float *)p[1];
+    float *y = (float *)p[2];
+    Py_BEGIN_ALLOW_THREADS;
+    for (long long plane = 0; plane < g.batch * g.channels; ++plane) {
+        long long channel = plane % g.channels;
+        forward_plane(&g, x + plane * g.height * g.width, w + channel * g.kernel_h * g.kernel_w,
+                      y + plane * g.out_h * g.out_w);
+    }
+    Py_END_ALLOW_THREADS;
+    Py_RETURN_NONE;
+}
+
+/* input_grad(dy, w, dx, ...): dx = the gradient of the input given the output's dy */
+static PyObject *input_grad(PyObject *self, PyObject *args) {
+    uintptr_t p[3];
+    Geometry g;
+    if (!parse(args, p, &g)) return NULL;
+    const float *dy = (const float *)p[0], *w = (const float *)p[1];
+    float *dx = (float *)p[2];
+    Py_BEGIN_ALLOW_THREADS;
+    for (long long plane = 0; plane < g.batch * g.channels; ++plane) {
+        long long channel = plane % g.channels;
+        input_grad_plane(&g, dy + plane * g.out_h * g.out_w, w + channel * g.kernel_h * g.kernel_w,
+                         dx + plane * g.height * g.width);
+    }
+    Py_END_ALLOW_THREADS;
+    Py_RETURN_NONE;
+}
+
+/* weight_grad(dy, x, dw, ...): dw = the gradient of the filters given the output's dy */
+static PyObject *weight_grad(PyObject *self, PyObject *args) {
+    uintptr_t p[3];
+    Geometry g;
+    if (!parse(args, p, &g)) return NULL;
+    const float *dy = (const float *)p[0], *x = (const float *)p[1];
+    float *dw = (float *)p[2];
+    long long taps = g.kernel_h * g.kernel_w;
+    double *acc = PyMem_RawCalloc((size_t)taps, sizeof(double));
+    if (acc == NULL) return PyErr_NoMemory();
+    Py_BEGIN_ALLOW_THREADS;
+    for (long long channel = 0; channel < g.channels; ++channel) {
+        memset(acc, 0, sizeof(double) * (size_t)taps);
+        for (long long n = 0; n < g.batch; ++n) {
+            long long plane = n * g.channels + channel;
+            weight_grad_plane(&g, dy + plane * g.out_h * g.out_w, x + plane * g.height * g.width, acc);
+        }
+        for (long long t = 0; t < taps; ++t) dw[channel * taps + t] = (float)acc[t];
+    }
+    Py_END_ALLOW_THREADS;
+    PyMem_RawFree(acc);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"forward", forward, METH_VARARGS, "forward(x, w, y, n, c, h, w, kh, kw, sh, sw, ph, pw): y = conv(x, w)"},
+    {"input_grad", input_grad, METH_VARARGS, "input_grad(dy, w, dx, n, c, h, w, kh, kw, sh, sw, ph, pw)"},
+    {"weight_grad", weight_grad, METH_VARARGS, "weight_grad(dy, x, dw, n, c, h, w, kh, kw, sh, sw, ph, pw)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_depthwise_native",
+                                    "Depthwise convolution kernels (float32, NCHW) on raw buffer addresses.", -1,
+                                    methods};
+
+PyMODINIT_FUNC PyInit__depthwise_native(void) { return PyModule_Create(&module); }
