@@ -1,31 +1,19 @@
-"""Depthwise convolutions in training on CPU, by a small C kernel (``_depthwise_native.c``, built at install).
+"""Depthwise convolutions in training on CPU, by the C kernel of ``cpu_kernels``.
 
 Paddle's CPU kernel for a convolution with one filter per channel (groups = channels) runs at ~2.5 GFLOP/s forward
-and backward: half of a PP-OCRv4 rec training step (paddle.profiler, batch 32, one thread: 3.2 of 6.1 s). The
-kernel here computes the same sums tap by tap along contiguous rows, vectorised (``scripts/bench_train.py`` measures
-what it gives a step). Everything else — GPU, static graphs (export), float64, no gradient needed, dilation, other
-paddings — takes paddle's ``F.conv2d``, as does a machine where the kernel could not be built (no C compiler).
+and backward: half of a PP-OCRv4 rec training step (paddle.profiler, batch 32, one thread: 3.2 of 6.1 s). The C
+kernel computes the same sums tap by tap along contiguous rows, vectorised, at 10-20 GFLOP/s. Everything else —
+GPU, static graphs (export), float64, no gradient needed, dilation, per-side paddings — takes paddle's ``F.conv2d``,
+as does a machine where the kernel could not be built.
 """
 
 from __future__ import annotations
-
-import logging
 
 import paddle
 import paddle.nn.functional as F
 from paddle.autograd import PyLayer
 
-try:
-    from ocrtrain.models import _depthwise_native as native
-except ImportError:  # built by `pip install` where a C compiler is present
-    native = None
-
-log = logging.getLogger(__name__)
-_fallback_noted = False
-
-
-def native_available() -> bool:
-    return native is not None
+from ocrtrain.models import cpu_kernels
 
 
 def _pair(value: int | list[int] | tuple[int, ...]) -> tuple[int, int] | None:
@@ -50,7 +38,7 @@ class _DepthwiseConv(PyLayer):
         geometry = _geometry(x, weight, stride, padding)
         n, c, h, w, kh, kw, sh, sw, ph, pw = geometry
         y = paddle.empty([n, c, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1], dtype=x.dtype)
-        native.forward(x.data_ptr(), weight.data_ptr(), y.data_ptr(), *geometry)
+        cpu_kernels.native.forward(x.data_ptr(), weight.data_ptr(), y.data_ptr(), *geometry)
         ctx.save_for_backward(x, weight)
         ctx.geometry = geometry
         ctx.grad_x, ctx.grad_weight = not x.stop_gradient, not weight.stop_gradient
@@ -63,10 +51,14 @@ class _DepthwiseConv(PyLayer):
         grad_x = grad_weight = None
         if ctx.grad_x:
             grad_x = paddle.empty(x.shape, dtype=x.dtype)
-            native.input_grad(grad.data_ptr(), weight.data_ptr(), grad_x.data_ptr(), *ctx.geometry)
+            cpu_kernels.native.input_grad(
+                grad.data_ptr(), weight.data_ptr(), grad_x.data_ptr(), *ctx.geometry
+            )
         if ctx.grad_weight:
             grad_weight = paddle.empty(weight.shape, dtype=weight.dtype)
-            native.weight_grad(grad.data_ptr(), x.data_ptr(), grad_weight.data_ptr(), *ctx.geometry)
+            cpu_kernels.native.weight_grad(
+                grad.data_ptr(), x.data_ptr(), grad_weight.data_ptr(), *ctx.geometry
+            )
         return grad_x, grad_weight
 
 
@@ -79,7 +71,6 @@ def conv2d(
     groups: int,
 ) -> paddle.Tensor:
     """``F.conv2d`` of an NCHW ``x`` (no bias); a depthwise one on CPU in training runs through the C kernel."""
-    global _fallback_noted
     stride_pair, padding_pair = _pair(stride), _pair(padding)
     depthwise_on_cpu = (
         paddle.in_dynamic_mode()
@@ -94,12 +85,8 @@ def conv2d(
         and padding_pair is not None
         and not (x.stop_gradient and weight.stop_gradient)
     )
-    if depthwise_on_cpu and native is not None:
+    if depthwise_on_cpu and cpu_kernels.available():
         return _DepthwiseConv.apply(x, weight, stride_pair, padding_pair)
-    if depthwise_on_cpu and not _fallback_noted:
-        _fallback_noted = True
-        log.warning(
-            "ocrtrain: the depthwise convolution kernel was not built (no C compiler when ocrtrain was installed); "
-            "training uses paddle's own, about half as fast a step for PP-OCR recognisers"
-        )
+    if depthwise_on_cpu:
+        cpu_kernels.note_fallback()
     return F.conv2d(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)

@@ -9,6 +9,7 @@ from paddle.nn.initializer import Constant
 
 from ocrtrain.models.channel_bias import add_channel_bias
 from ocrtrain.models.depthwise_conv import conv2d
+from ocrtrain.models.hardswish import hardswish
 
 
 def make_divisible(value: float, divisor: int = 16) -> int:
@@ -91,7 +92,7 @@ def conv_norm(conv: nn.Conv2D | nn.Conv2DTranspose, norm: nn.Layer, x: paddle.Te
 
 class HardSwishAffine(ScaleBias):
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return super().forward(F.hardswish(x))
+        return super().forward(hardswish(x))
 
 
 class FusedRepLayer(nn.Layer):
@@ -117,7 +118,7 @@ class FusedRepLayer(nn.Layer):
 
     def without_trailing_affine(self, x: paddle.Tensor) -> paddle.Tensor:
         """The forward up to the hard-swish: the caller passes ``activation.affine()`` on to the next layer."""
-        return F.hardswish(conv_affine(self.reparam_conv, x, self.w, self.b))
+        return hardswish(conv_affine(self.reparam_conv, x, self.w, self.b))
 
 
 def spatial_mean(x: paddle.Tensor) -> paddle.Tensor:

@@ -8,6 +8,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from ocrtrain.components import register
+from ocrtrain.models.hardswish import hardswish
 from ocrtrain.models.layers import conv_norm
 from ocrtrain.models.loading import LoadContext, LoadReport
 
@@ -26,8 +27,8 @@ class SequenceMixer(nn.Layer):
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         z = x.transpose([0, 2, 1]).unsqueeze(2)  # N x T x C -> N x C x 1 x T
-        z = F.hardswish(conv_norm(self.depthwise, self.depthwise_bn, z))
-        z = F.hardswish(conv_norm(self.pointwise, self.pointwise_bn, z))
+        z = hardswish(conv_norm(self.depthwise, self.depthwise_bn, z))
+        z = hardswish(conv_norm(self.pointwise, self.pointwise_bn, z))
         return z.squeeze(2).transpose([0, 2, 1])
 
 

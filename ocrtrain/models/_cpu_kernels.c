@@ -1,11 +1,13 @@
-/* Depthwise 2-D convolution on the CPU (float32, NCHW, one 1-channel filter per channel, zero padding, no
- * dilation): the forward, the input's gradient and the filters' gradient, for ocrtrain/models/depthwise_conv.py.
+/* Training kernels on the CPU where paddle's are slow (float32), on raw buffer addresses:
+ * - depthwise 2-D convolution (NCHW, one 1-channel filter per channel, zero padding, no dilation): the forward, the
+ *   input's gradient and the filters' gradient, for ocrtrain/models/depthwise_conv.py;
+ * - hard-swish's gradient, for ocrtrain/models/hardswish.py.
  *
- * Each (sample, channel) plane is small (a PP-OCRv4 rec plane is at most 24 x 160 floats) and stays in cache, so
- * every kernel tap is one pass of a multiply-add along an output row: a contiguous loop the compiler vectorises
- * when the stride along the width is 1. Single-threaded on purpose: training on the CPU runs one intra-op thread per
- * data-parallel process, and a second runtime of threads beside paddle's would compete with it. The GIL is released
- * while a kernel runs, so the data loader's threads keep working. */
+ * A depthwise convolution's (sample, channel) plane is small (a PP-OCRv4 rec plane is at most 24 x 160 floats) and
+ * stays in cache, so every kernel tap is one pass of a multiply-add along an output row: a contiguous loop the
+ * compiler vectorises when the stride along the width is 1.
+ * Single-threaded on purpose: training on the CPU runs one intra-op thread per data-parallel process, and a second
+ * runtime of threads beside paddle's would compete with it. The GIL is released while a kernel runs. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -195,15 +197,36 @@ static PyObject *weight_grad(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+WIDEST_VECTORS
+static void hardswish_grad_run(const float *restrict x, const float *restrict dy, float *restrict dx, long long n) {
+    for (long long i = 0; i < n; ++i) {
+        float v = x[i];
+        /* paddle's slope, in its order of operations: 0 below -3, (2x + 3) / 6 between, 1 from 3 on */
+        float slope = v + 3.0f < 6.0f ? (v + 3.0f > 0.0f ? (2.0f * v + 3.0f) / 6.0f : 0.0f) : 1.0f;
+        dx[i] = dy[i] * slope;
+    }
+}
+
+/* hardswish_grad(x, dy, dx, n): dx = dy * hardswish'(x) over n floats */
+static PyObject *hardswish_grad(PyObject *self, PyObject *args) {
+    unsigned long long x, dy, dx;
+    long long n;
+    if (!PyArg_ParseTuple(args, "KKKL", &x, &dy, &dx, &n)) return NULL;
+    Py_BEGIN_ALLOW_THREADS;
+    hardswish_grad_run((const float *)(uintptr_t)x, (const float *)(uintptr_t)dy, (float *)(uintptr_t)dx, n);
+    Py_END_ALLOW_THREADS;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"forward", forward, METH_VARARGS, "forward(x, w, y, n, c, h, w, kh, kw, sh, sw, ph, pw): y = conv(x, w)"},
     {"input_grad", input_grad, METH_VARARGS, "input_grad(dy, w, dx, n, c, h, w, kh, kw, sh, sw, ph, pw)"},
     {"weight_grad", weight_grad, METH_VARARGS, "weight_grad(dy, x, dw, n, c, h, w, kh, kw, sh, sw, ph, pw)"},
+    {"hardswish_grad", hardswish_grad, METH_VARARGS, "hardswish_grad(x, dy, dx, n): dx = dy * hardswish'(x)"},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_depthwise_native",
-                                    "Depthwise convolution kernels (float32, NCHW) on raw buffer addresses.", -1,
-                                    methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_cpu_kernels",
+                                    "Training kernels on the CPU (float32) on raw buffer addresses.", -1, methods};
 
-PyMODINIT_FUNC PyInit__depthwise_native(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__cpu_kernels(void) { return PyModule_Create(&module); }

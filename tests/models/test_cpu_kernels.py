@@ -1,6 +1,6 @@
-"""The C kernel of depthwise convolutions in training (ocrtrain/models/depthwise_conv.py) computes what paddle's
-convolution computes: the output and both gradients, for every stride, kernel and padding the PP-OCR backbones use
-and for odd sizes where the last taps fall outside the input."""
+"""The C kernels of training on CPU (ocrtrain/models/cpu_kernels.py) compute what paddle's kernels compute: a
+depthwise convolution's output and both gradients, for every stride, kernel and padding the PP-OCR backbones use
+and for odd sizes where the last taps fall outside the input; hard-swish's gradient, at its corners too."""
 
 from __future__ import annotations
 
@@ -9,16 +9,15 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-from ocrtrain.models import depthwise_conv
+from ocrtrain.models import cpu_kernels
 from ocrtrain.models.depthwise_conv import conv2d
+from ocrtrain.models.hardswish import hardswish
 
 
-def test_the_kernel_is_built_by_the_install():
-    """`pip install` compiles it (a C compiler is on every supported machine); without it training falls back to
-    paddle's kernel, at about half the speed of a rec step, so a silent build failure must show here."""
-    assert depthwise_conv.native_available(), (
-        "ocrtrain/models/_depthwise_native.c was not built by pip install"
-    )
+def test_the_kernels_are_built_by_the_install():
+    """`pip install` compiles them where a C compiler is (CI's machines have one); without them training falls back
+    to paddle's kernels, slower but for one warning silent, so a broken build must show here."""
+    assert cpu_kernels.available(), "ocrtrain/models/_cpu_kernels.c was not built by pip install"
 
 
 # (N, C, H, W), kernel, stride, padding
@@ -90,3 +89,39 @@ def test_training_convolutions_run_the_kernel_and_others_run_paddles():
     assert not ran_the_kernel(conv2d(x64, depthwise64, 1, 1, 1, 6))
     with paddle.no_grad():
         assert conv2d(x, depthwise, 1, 1, 1, 6).stop_gradient
+
+
+def test_hardswish_gradient_equals_paddles_bit_for_bit():
+    """Paddle's slope in paddle's order of operations: the same float32 gradient, at -3, 3 and between too."""
+    values = np.concatenate([np.linspace(-5, 5, 4001), [-3.0, 3.0, -1.5, 0.0, -2.9999998, 2.9999998, 1e-8]])
+    values = values.astype("float32").reshape(1, -1)
+    grads = np.random.default_rng(0).standard_normal(values.shape).astype("float32")
+    results = []
+    for function in (hardswish, F.hardswish):
+        x = paddle.to_tensor(values, stop_gradient=False)
+        y = function(x)
+        y.backward(paddle.to_tensor(grads))
+        results.append((y.numpy(), x.grad.numpy(), y.grad_fn.name()))
+    (ours, our_grad, our_node), (paddles, paddles_grad, paddles_node) = results
+    assert our_node == "GradNodePyLayer__HardSwish" != paddles_node
+    np.testing.assert_array_equal(ours, paddles)
+    np.testing.assert_array_equal(our_grad, paddles_grad)
+
+
+def test_without_the_built_kernels_training_runs_paddles_and_warns_once(monkeypatch, caplog):
+    """A machine that had no C compiler at install: the same values through paddle's kernels, and one warning."""
+    monkeypatch.setattr(cpu_kernels, "native", None)
+    monkeypatch.setattr(cpu_kernels, "_fallback_noted", False)
+    x = paddle.randn([2, 6, 10, 12])
+    x.stop_gradient = False
+    depthwise = paddle.randn([6, 1, 3, 3])
+    depthwise.stop_gradient = False
+    with caplog.at_level("WARNING", logger="ocrtrain.models.cpu_kernels"):
+        y = conv2d(x, depthwise, 1, 1, 1, 6)
+        z = hardswish(y)
+    assert not ran_the_kernel(y)
+    assert z.grad_fn.name() != "GradNodePyLayer__HardSwish"
+    expected = F.hardswish(F.conv2d(x, depthwise, padding=1, groups=6))
+    np.testing.assert_array_equal(z.numpy(), expected.numpy())
+    warnings = [r for r in caplog.records if "not built" in r.getMessage()]
+    assert len(warnings) == 1
