@@ -1,7 +1,8 @@
 /* Training kernels on the CPU where paddle's are slow (float32), on raw buffer addresses:
  * - depthwise 2-D convolution (NCHW, one 1-channel filter per channel, zero padding, no dilation): the forward, the
  *   input's gradient and the filters' gradient, for ocrtrain/models/depthwise_conv.py;
- * - hard-swish's gradient, for ocrtrain/models/hardswish.py.
+ * - hard-swish, alone or followed by a learnable scalar affine, forward and backward, for
+ *   ocrtrain/models/hardswish.py.
  *
  * A depthwise convolution's (sample, channel) plane is small (a PP-OCRv4 rec plane is at most 24 x 160 floats) and
  * stays in cache, so every kernel tap is one pass of a multiply-add along an output row: a contiguous loop the
@@ -197,32 +198,89 @@ static PyObject *weight_grad(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* Hard-swish in paddle's order of operations, min(max(x + 3, 0), 6) * x / 6, and its slope: 0 below -3,
+ * (2x + 3) / 6 between, 1 from 3 on. */
+static inline float hardswish_of(float v) {
+    float clipped = v + 3.0f < 0.0f ? 0.0f : (v + 3.0f > 6.0f ? 6.0f : v + 3.0f);
+    return clipped * v / 6.0f;
+}
+
+static inline float hardswish_slope(float v) {
+    return v + 3.0f < 6.0f ? (v + 3.0f > 0.0f ? (2.0f * v + 3.0f) / 6.0f : 0.0f) : 1.0f;
+}
+
+/* y = scale * hardswish(x) + bias, or hardswish(x) alone */
 WIDEST_VECTORS
-static void hardswish_grad_run(const float *restrict x, const float *restrict dy, float *restrict dx, long long n) {
-    for (long long i = 0; i < n; ++i) {
-        float v = x[i];
-        /* paddle's slope, in its order of operations: 0 below -3, (2x + 3) / 6 between, 1 from 3 on */
-        float slope = v + 3.0f < 6.0f ? (v + 3.0f > 0.0f ? (2.0f * v + 3.0f) / 6.0f : 0.0f) : 1.0f;
-        dx[i] = dy[i] * slope;
+static void hardswish_affine_run(const float *restrict x, float *restrict y, long long n, int affine, float scale,
+                                 float bias) {
+    if (affine) {
+        for (long long i = 0; i < n; ++i) y[i] = scale * hardswish_of(x[i]) + bias;
+    } else {
+        for (long long i = 0; i < n; ++i) y[i] = hardswish_of(x[i]);
     }
 }
 
-/* hardswish_grad(x, dy, dx, n): dx = dy * hardswish'(x) over n floats */
-static PyObject *hardswish_grad(PyObject *self, PyObject *args) {
-    unsigned long long x, dy, dx;
+/* dx = dy * scale * hardswish'(x); with the affine, also the sums of dy * hardswish(x) (the scale's gradient) and
+ * of dy (the bias's), by blocks of float partial sums added up in double. */
+WIDEST_VECTORS
+static void hardswish_affine_grad_run(const float *restrict x, const float *restrict dy, float *restrict dx,
+                                      long long n, int affine, float scale, double *sum_dy_h, double *sum_dy) {
+    enum { BLOCK = 4096 };
+    double total_h = 0.0, total = 0.0;
+    for (long long start = 0; start < n; start += BLOCK) {
+        long long stop = start + BLOCK < n ? start + BLOCK : n;
+        float part_h = 0.0f, part = 0.0f;
+        if (affine) {
+#pragma omp simd reduction(+ : part_h, part)
+            for (long long i = start; i < stop; ++i) {
+                dx[i] = dy[i] * scale * hardswish_slope(x[i]);
+                part_h += dy[i] * hardswish_of(x[i]);
+                part += dy[i];
+            }
+        } else {
+            for (long long i = start; i < stop; ++i) dx[i] = dy[i] * hardswish_slope(x[i]);
+        }
+        total_h += part_h, total += part;
+    }
+    *sum_dy_h = total_h, *sum_dy = total;
+}
+
+/* hardswish_affine(x, y, n, affine, scale, bias) */
+static PyObject *hardswish_affine(PyObject *self, PyObject *args) {
+    unsigned long long x, y;
     long long n;
-    if (!PyArg_ParseTuple(args, "KKKL", &x, &dy, &dx, &n)) return NULL;
+    int affine;
+    float scale, bias;
+    if (!PyArg_ParseTuple(args, "KKLpff", &x, &y, &n, &affine, &scale, &bias)) return NULL;
     Py_BEGIN_ALLOW_THREADS;
-    hardswish_grad_run((const float *)(uintptr_t)x, (const float *)(uintptr_t)dy, (float *)(uintptr_t)dx, n);
+    hardswish_affine_run((const float *)(uintptr_t)x, (float *)(uintptr_t)y, n, affine, scale, bias);
     Py_END_ALLOW_THREADS;
     Py_RETURN_NONE;
+}
+
+/* hardswish_affine_grad(x, dy, dx, n, affine, scale) -> (sum of dy * hardswish(x), sum of dy) */
+static PyObject *hardswish_affine_grad(PyObject *self, PyObject *args) {
+    unsigned long long x, dy, dx;
+    long long n;
+    int affine;
+    float scale;
+    double sum_dy_h, sum_dy;
+    if (!PyArg_ParseTuple(args, "KKKLpf", &x, &dy, &dx, &n, &affine, &scale)) return NULL;
+    Py_BEGIN_ALLOW_THREADS;
+    hardswish_affine_grad_run((const float *)(uintptr_t)x, (const float *)(uintptr_t)dy, (float *)(uintptr_t)dx,
+                              n, affine, scale, &sum_dy_h, &sum_dy);
+    Py_END_ALLOW_THREADS;
+    return Py_BuildValue("dd", sum_dy_h, sum_dy);
 }
 
 static PyMethodDef methods[] = {
     {"forward", forward, METH_VARARGS, "forward(x, w, y, n, c, h, w, kh, kw, sh, sw, ph, pw): y = conv(x, w)"},
     {"input_grad", input_grad, METH_VARARGS, "input_grad(dy, w, dx, n, c, h, w, kh, kw, sh, sw, ph, pw)"},
     {"weight_grad", weight_grad, METH_VARARGS, "weight_grad(dy, x, dw, n, c, h, w, kh, kw, sh, sw, ph, pw)"},
-    {"hardswish_grad", hardswish_grad, METH_VARARGS, "hardswish_grad(x, dy, dx, n): dx = dy * hardswish'(x)"},
+    {"hardswish_affine", hardswish_affine, METH_VARARGS,
+     "hardswish_affine(x, y, n, affine, scale, bias): y = scale * hardswish(x) + bias (or hardswish(x))"},
+    {"hardswish_affine_grad", hardswish_affine_grad, METH_VARARGS,
+     "hardswish_affine_grad(x, dy, dx, n, affine, scale) -> (sum(dy * hardswish(x)), sum(dy))"},
     {NULL, NULL, 0, NULL},
 };
 

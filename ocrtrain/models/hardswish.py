@@ -1,8 +1,11 @@
-"""Hard-swish in training on CPU with its gradient from the C kernel of ``cpu_kernels``.
+"""Hard-swish, alone or followed by a learnable scalar affine, in training on CPU through the C kernels of
+``cpu_kernels``.
 
-Paddle's CPU hard-swish gradient takes ~7x its forward (0.4 s of a 6 s PP-OCRv4 rec step at batch 32); the C kernel
-computes the same slope (0 below -3, (2x + 3) / 6 between, 1 from 3 on) in paddle's order of operations, in one
-vectorised pass. The forward stays paddle's. GPU, static graphs, other dtypes and no gradient: ``F.hardswish``.
+Paddle's CPU hard-swish gradient takes ~7x its forward (0.4 s of a 6 s PP-OCRv4 rec step at batch 32), and the
+scalar affine after it (``scale * h + bias``, PPLCNetV3's learnable affine) goes through paddle's broadcasting
+multiply and add, whose gradients reduce over the whole activation. One C pass computes the forward, one the
+backward with both scalars' gradients, in paddle's order of operations: the activation and its gradient bit
+for bit, the affine to float32 rounding. GPU, static graphs (export), other dtypes and no gradient: paddle's ops.
 """
 
 from __future__ import annotations
@@ -14,32 +17,61 @@ from paddle.autograd import PyLayer
 from ocrtrain.models import cpu_kernels
 
 
-class _HardSwish(PyLayer):
+class _HardSwishAffine(PyLayer):
     @staticmethod
-    def forward(ctx, x: paddle.Tensor) -> paddle.Tensor:
+    def forward(
+        ctx, x: paddle.Tensor, scale: paddle.Tensor | None = None, bias: paddle.Tensor | None = None
+    ) -> paddle.Tensor:
         x = x.contiguous()
+        affine = scale is not None
+        scale_value, bias_value = (scale.item(), bias.item()) if affine else (1.0, 0.0)
+        y = paddle.empty(x.shape, dtype=x.dtype)
+        cpu_kernels.native.hardswish_affine(
+            x.data_ptr(), y.data_ptr(), x.size, affine, scale_value, bias_value
+        )
         ctx.save_for_backward(x)
-        return F.hardswish(x)
+        ctx.affine, ctx.scale = affine, scale_value
+        ctx.trained = affine and (not scale.stop_gradient, not bias.stop_gradient)
+        return y
 
     @staticmethod
-    def backward(ctx, grad: paddle.Tensor) -> paddle.Tensor:
+    def backward(ctx, grad: paddle.Tensor) -> paddle.Tensor | tuple[paddle.Tensor, ...]:
         (x,) = ctx.saved_tensor()
         grad = grad.contiguous()
         grad_x = paddle.empty(x.shape, dtype=x.dtype)
-        cpu_kernels.native.hardswish_grad(x.data_ptr(), grad.data_ptr(), grad_x.data_ptr(), x.size)
-        return grad_x
+        sum_grad_h, sum_grad = cpu_kernels.native.hardswish_affine_grad(
+            x.data_ptr(), grad.data_ptr(), grad_x.data_ptr(), x.size, ctx.affine, ctx.scale
+        )
+        if not ctx.affine:
+            return grad_x
+        scale_trained, bias_trained = ctx.trained
+        grad_scale = paddle.to_tensor([sum_grad_h], x.dtype) if scale_trained else None
+        grad_bias = paddle.to_tensor([sum_grad], x.dtype) if bias_trained else None
+        return grad_x, grad_scale, grad_bias
 
 
-def hardswish(x: paddle.Tensor) -> paddle.Tensor:
-    """``F.hardswish(x)``; on CPU in training with its gradient from the C kernel."""
-    on_cpu_in_training = (
+def _on_cpu_in_training(x: paddle.Tensor) -> bool:
+    return (
         paddle.in_dynamic_mode()
         and x.place.is_cpu_place()
         and x.dtype == paddle.float32
         and not x.stop_gradient
     )
-    if on_cpu_in_training and cpu_kernels.available():
-        return _HardSwish.apply(x)
-    if on_cpu_in_training:
+
+
+def hardswish(x: paddle.Tensor) -> paddle.Tensor:
+    """``F.hardswish(x)``."""
+    if _on_cpu_in_training(x) and cpu_kernels.available():
+        return _HardSwishAffine.apply(x)
+    if _on_cpu_in_training(x):
         cpu_kernels.note_fallback()
     return F.hardswish(x)
+
+
+def hardswish_affine(x: paddle.Tensor, scale: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
+    """``scale * F.hardswish(x) + bias`` with a one-element ``scale`` and ``bias``."""
+    if _on_cpu_in_training(x) and cpu_kernels.available():
+        return _HardSwishAffine.apply(x, scale, bias)
+    if _on_cpu_in_training(x):
+        cpu_kernels.note_fallback()
+    return scale * F.hardswish(x) + bias

@@ -11,7 +11,7 @@ import pytest
 
 from ocrtrain.models import cpu_kernels
 from ocrtrain.models.depthwise_conv import conv2d
-from ocrtrain.models.hardswish import hardswish
+from ocrtrain.models.hardswish import hardswish, hardswish_affine
 
 
 def test_the_kernels_are_built_by_the_install():
@@ -91,11 +91,15 @@ def test_training_convolutions_run_the_kernel_and_others_run_paddles():
         assert conv2d(x, depthwise, 1, 1, 1, 6).stop_gradient
 
 
-def test_hardswish_gradient_equals_paddles_bit_for_bit():
-    """Paddle's slope in paddle's order of operations: the same float32 gradient, at -3, 3 and between too."""
+def hardswish_inputs() -> tuple[np.ndarray, np.ndarray]:
+    """Values across the three pieces of hard-swish and at their corners; a gradient for each."""
     values = np.concatenate([np.linspace(-5, 5, 4001), [-3.0, 3.0, -1.5, 0.0, -2.9999998, 2.9999998, 1e-8]])
     values = values.astype("float32").reshape(1, -1)
-    grads = np.random.default_rng(0).standard_normal(values.shape).astype("float32")
+    return values, np.random.default_rng(0).standard_normal(values.shape).astype("float32")
+
+
+def test_hardswish_equals_paddles_bit_for_bit():
+    values, grads = hardswish_inputs()
     results = []
     for function in (hardswish, F.hardswish):
         x = paddle.to_tensor(values, stop_gradient=False)
@@ -103,9 +107,28 @@ def test_hardswish_gradient_equals_paddles_bit_for_bit():
         y.backward(paddle.to_tensor(grads))
         results.append((y.numpy(), x.grad.numpy(), y.grad_fn.name()))
     (ours, our_grad, our_node), (paddles, paddles_grad, paddles_node) = results
-    assert our_node == "GradNodePyLayer__HardSwish" != paddles_node
+    assert our_node == "GradNodePyLayer__HardSwishAffine" != paddles_node
     np.testing.assert_array_equal(ours, paddles)
     np.testing.assert_array_equal(our_grad, paddles_grad)
+
+
+def test_hardswish_affine_equals_paddles_ops():
+    """``scale * hardswish(x) + bias`` with learnable scalars: the input's gradient bit for bit; the output (one
+    fused multiply-add where the CPU has it) and the scalars' gradients (sums in another order) to float32 rounding."""
+    values, grads = hardswish_inputs()
+    results = []
+    for fused in (True, False):
+        x = paddle.to_tensor(values, stop_gradient=False)
+        scale = paddle.to_tensor([0.7], stop_gradient=False)
+        bias = paddle.to_tensor([-0.2], stop_gradient=False)
+        y = hardswish_affine(x, scale, bias) if fused else scale * F.hardswish(x) + bias
+        y.backward(paddle.to_tensor(grads))
+        results.append([y.numpy(), x.grad.numpy(), scale.grad.numpy(), bias.grad.numpy()])
+    ours, paddles = results
+    np.testing.assert_allclose(ours[0], paddles[0], rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(ours[1], paddles[1])
+    np.testing.assert_allclose(ours[2], paddles[2], rtol=1e-5)
+    np.testing.assert_allclose(ours[3], paddles[3], rtol=1e-5)
 
 
 def test_without_the_built_kernels_training_runs_paddles_and_warns_once(monkeypatch, caplog):
@@ -120,7 +143,7 @@ def test_without_the_built_kernels_training_runs_paddles_and_warns_once(monkeypa
         y = conv2d(x, depthwise, 1, 1, 1, 6)
         z = hardswish(y)
     assert not ran_the_kernel(y)
-    assert z.grad_fn.name() != "GradNodePyLayer__HardSwish"
+    assert z.grad_fn.name() != "GradNodePyLayer__HardSwishAffine"
     expected = F.hardswish(F.conv2d(x, depthwise, padding=1, groups=6))
     np.testing.assert_array_equal(z.numpy(), expected.numpy())
     warnings = [r for r in caplog.records if "not built" in r.getMessage()]
