@@ -24,7 +24,10 @@ def _pair(value: int | list[int] | tuple[int, ...]) -> tuple[int, int] | None:
     return None  # "SAME", per-side paddings: left to paddle
 
 
-def _geometry(x: paddle.Tensor, weight: paddle.Tensor, stride: tuple[int, int], padding: tuple[int, int]):
+def _geometry(
+    x: paddle.Tensor, weight: paddle.Tensor, stride: tuple[int, int], padding: tuple[int, int]
+) -> tuple[int, ...]:
+    """(N, C, H, W, kernel h, w, stride h, w, padding h, w): the arguments of every C entry point."""
     n, c, h, w = x.shape
     return (n, c, h, w, weight.shape[2], weight.shape[3], *stride, *padding)
 
