@@ -36,87 +36,64 @@ static void tap_columns(const Geometry *g, long long j, long long *first, long l
     if (*last > g->out_w - 1) *last = g->out_w - 1;
 }
 
-WIDEST_VECTORS
-static void forward_plane(const Geometry *g, const float *restrict x, const float *restrict w, float *restrict y) {
-    memset(y, 0, sizeof(float) * (size_t)(g->out_h * g->out_w));
-    for (long long oh = 0; oh < g->out_h; ++oh) {
-        float *restrict y_row = y + oh * g->out_w;
-        for (long long i = 0; i < g->kernel_h; ++i) {
-            long long ih = oh * g->stride_h + i - g->pad_h;
-            if (ih < 0 || ih >= g->height) continue;
-            const float *restrict x_row = x + ih * g->width;
-            for (long long j = 0; j < g->kernel_w; ++j) {
-                long long first, last;
-                tap_columns(g, j, &first, &last);
-                const float tap = w[i * g->kernel_w + j];
-                const float *restrict src = x_row + first * g->stride_w + j - g->pad_w;
-                float *restrict dst = y_row + first;
-                long long count = last - first + 1;
-                if (g->stride_w == 1) {
-                    for (long long t = 0; t < count; ++t) dst[t] += tap * src[t];
-                } else {
-                    for (long long t = 0; t < count; ++t) dst[t] += tap * src[t * g->stride_w];
-                }
-            }
-        }
+/* Runs `...` for every run of a tap along an output row that falls inside the input: `tap_at`, the tap's index in
+ * its filter; `out_at`, the offset of the run's first output (count of them, adjacent); `in_at`, the offset of the
+ * input it reads (count of them, stride_w apart). A macro rather than a callback, so that each kernel's loop over
+ * a run stays inline and vectorised. */
+#define FOR_EACH_TAP_RUN(g, ...)                                                                              \
+    for (long long oh = 0; oh < (g)->out_h; ++oh) {                                                             \
+        for (long long i = 0; i < (g)->kernel_h; ++i) {                                                         \
+            long long ih = oh * (g)->stride_h + i - (g)->pad_h;                                                 \
+            if (ih < 0 || ih >= (g)->height) continue;                                                          \
+            for (long long j = 0; j < (g)->kernel_w; ++j) {                                                     \
+                long long first, last;                                                                          \
+                tap_columns((g), j, &first, &last);                                                             \
+                long long count = last - first + 1;                                                             \
+                long long out_at = oh * (g)->out_w + first;                                                     \
+                long long in_at = ih * (g)->width + first * (g)->stride_w + j - (g)->pad_w;                     \
+                long long tap_at = i * (g)->kernel_w + j;                                                       \
+                __VA_ARGS__                                                                                     \
+            }                                                                                                   \
+        }                                                                                                       \
     }
-}
 
+/* The forward (y += tap * x, gathering x stride_w apart) or the input's gradient (dx += tap * dy, scattering into dx
+ * stride_w apart) of one plane: the same runs, read and written the other way round. */
 WIDEST_VECTORS
-static void input_grad_plane(const Geometry *g, const float *restrict dy, const float *restrict w,
-                             float *restrict dx) {
-    memset(dx, 0, sizeof(float) * (size_t)(g->height * g->width));
-    for (long long oh = 0; oh < g->out_h; ++oh) {
-        const float *restrict dy_row = dy + oh * g->out_w;
-        for (long long i = 0; i < g->kernel_h; ++i) {
-            long long ih = oh * g->stride_h + i - g->pad_h;
-            if (ih < 0 || ih >= g->height) continue;
-            float *restrict dx_row = dx + ih * g->width;
-            for (long long j = 0; j < g->kernel_w; ++j) {
-                long long first, last;
-                tap_columns(g, j, &first, &last);
-                const float tap = w[i * g->kernel_w + j];
-                const float *restrict src = dy_row + first;
-                float *restrict dst = dx_row + first * g->stride_w + j - g->pad_w;
-                long long count = last - first + 1;
-                if (g->stride_w == 1) {
-                    for (long long t = 0; t < count; ++t) dst[t] += tap * src[t];
-                } else {
-                    for (long long t = 0; t < count; ++t) dst[t * g->stride_w] += tap * src[t];
-                }
-            }
+static void convolve_plane(const Geometry *g, const float *restrict source, const float *restrict w,
+                           float *restrict destination, int forward) {
+    long long destination_size = forward ? g->out_h * g->out_w : g->height * g->width;
+    memset(destination, 0, sizeof(float) * (size_t)destination_size);
+    FOR_EACH_TAP_RUN(g, {
+        const float tap = w[tap_at];
+        const float *restrict src = source + (forward ? in_at : out_at);
+        float *restrict dst = destination + (forward ? out_at : in_at);
+        if (g->stride_w == 1) {
+            for (long long t = 0; t < count; ++t) dst[t] += tap * src[t];
+        } else if (forward) {
+            for (long long t = 0; t < count; ++t) dst[t] += tap * src[t * g->stride_w];
+        } else {
+            for (long long t = 0; t < count; ++t) dst[t * g->stride_w] += tap * src[t];
         }
-    }
+    })
 }
 
 /* Adds each tap's sum of dy * x over the plane to dw_acc (kernel_h x kernel_w, double: summed over the batch). */
 WIDEST_VECTORS
 static void weight_grad_plane(const Geometry *g, const float *restrict dy, const float *restrict x,
                               double *restrict dw_acc) {
-    for (long long oh = 0; oh < g->out_h; ++oh) {
-        const float *restrict dy_row = dy + oh * g->out_w;
-        for (long long i = 0; i < g->kernel_h; ++i) {
-            long long ih = oh * g->stride_h + i - g->pad_h;
-            if (ih < 0 || ih >= g->height) continue;
-            const float *restrict x_row = x + ih * g->width;
-            for (long long j = 0; j < g->kernel_w; ++j) {
-                long long first, last;
-                tap_columns(g, j, &first, &last);
-                const float *restrict src = x_row + first * g->stride_w + j - g->pad_w;
-                const float *restrict grad = dy_row + first;
-                long long count = last - first + 1;
-                float sum = 0.0f;
-                if (g->stride_w == 1) {
-#pragma omp simd reduction(+ : sum)
-                    for (long long t = 0; t < count; ++t) sum += grad[t] * src[t];
-                } else {
-#pragma omp simd reduction(+ : sum)
-                    for (long long t = 0; t < count; ++t) sum += grad[t] * src[t * g->stride_w];
-                }
-                dw_acc[i * g->kernel_w + j] += sum;
-            }
+    FOR_EACH_TAP_RUN(g, {
+        const float *restrict grad = dy + out_at;
+        const float *restrict src = x + in_at;
+        float sum = 0.0f;
+        if (g->stride_w == 1) {
+            _Pragma("omp simd reduction(+ : sum)") for (long long t = 0; t < count; ++t) sum += grad[t] * src[t];
+        } else {
+            _Pragma("omp simd reduction(+ : sum)") for (long long t = 0; t < count; ++t) sum +=
+                grad[t] * src[t * g->stride_w];
         }
-    }
+        dw_acc[tap_at] += sum;
+    })
 }
 
 /* Arguments of every entry point: three buffer addresses, then the geometry (see depthwise_conv.py). */
@@ -140,39 +117,32 @@ static int parse(PyObject *args, uintptr_t ptr[3], Geometry *g) {
     return 1;
 }
 
-/* forward(x, w, y, ...): y = depthwise_conv(x, w) */
-static PyObject *forward(PyObject *self, PyObject *args) {
+/* convolve_plane over every (sample, channel) plane; planes of the input are height x width floats, of the output
+ * out_h x out_w. */
+static PyObject *over_planes(PyObject *args, int forward) {
     uintptr_t p[3];
     Geometry g;
     if (!parse(args, p, &g)) return NULL;
-    const float *x = (const float *)p[0], *w = (const float *)p[1];
-    float *y = (float *)p[2];
+    const float *source = (const float *)p[0], *w = (const float *)p[1];
+    float *destination = (float *)p[2];
+    long long input_plane = g.height * g.width, output_plane = g.out_h * g.out_w;
+    long long source_plane = forward ? input_plane : output_plane;
+    long long destination_plane = forward ? output_plane : input_plane;
     Py_BEGIN_ALLOW_THREADS;
     for (long long plane = 0; plane < g.batch * g.channels; ++plane) {
         long long channel = plane % g.channels;
-        forward_plane(&g, x + plane * g.height * g.width, w + channel * g.kernel_h * g.kernel_w,
-                      y + plane * g.out_h * g.out_w);
+        convolve_plane(&g, source + plane * source_plane, w + channel * g.kernel_h * g.kernel_w,
+                       destination + plane * destination_plane, forward);
     }
     Py_END_ALLOW_THREADS;
     Py_RETURN_NONE;
 }
 
+/* forward(x, w, y, ...): y = depthwise_conv(x, w) */
+static PyObject *forward(PyObject *self, PyObject *args) { return over_planes(args, 1); }
+
 /* input_grad(dy, w, dx, ...): dx = the gradient of the input given the output's dy */
-static PyObject *input_grad(PyObject *self, PyObject *args) {
-    uintptr_t p[3];
-    Geometry g;
-    if (!parse(args, p, &g)) return NULL;
-    const float *dy = (const float *)p[0], *w = (const float *)p[1];
-    float *dx = (float *)p[2];
-    Py_BEGIN_ALLOW_THREADS;
-    for (long long plane = 0; plane < g.batch * g.channels; ++plane) {
-        long long channel = plane % g.channels;
-        input_grad_plane(&g, dy + plane * g.out_h * g.out_w, w + channel * g.kernel_h * g.kernel_w,
-                         dx + plane * g.height * g.width);
-    }
-    Py_END_ALLOW_THREADS;
-    Py_RETURN_NONE;
-}
+static PyObject *input_grad(PyObject *self, PyObject *args) { return over_planes(args, 0); }
 
 /* weight_grad(dy, x, dw, ...): dw = the gradient of the filters given the output's dy */
 static PyObject *weight_grad(PyObject *self, PyObject *args) {
@@ -284,7 +254,12 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_cpu_kernels",
-                                    "Training kernels on the CPU (float32) on raw buffer addresses.", -1, methods};
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_cpu_kernels",
+    .m_doc = "Training kernels on the CPU (float32) on raw buffer addresses.",
+    .m_size = -1,
+    .m_methods = methods,
+};
 
 PyMODINIT_FUNC PyInit__cpu_kernels(void) { return PyModule_Create(&module); }
