@@ -31,7 +31,7 @@ class _HardSwishAffine(PyLayer):
         )
         ctx.save_for_backward(x)
         ctx.affine, ctx.scale = affine, scale_value
-        ctx.trained = affine and (not scale.stop_gradient, not bias.stop_gradient)
+        ctx.trained = (not scale.stop_gradient, not bias.stop_gradient) if affine else None
         return y
 
     @staticmethod
@@ -50,28 +50,18 @@ class _HardSwishAffine(PyLayer):
         return grad_x, grad_scale, grad_bias
 
 
-def _on_cpu_in_training(x: paddle.Tensor) -> bool:
-    return (
+def hardswish(
+    x: paddle.Tensor, scale: paddle.Tensor | None = None, bias: paddle.Tensor | None = None
+) -> paddle.Tensor:
+    """``F.hardswish(x)``, or ``scale * F.hardswish(x) + bias`` with a one-element ``scale`` and ``bias``."""
+    if (
         paddle.in_dynamic_mode()
         and x.place.is_cpu_place()
         and x.dtype == paddle.float32
         and not x.stop_gradient
-    )
-
-
-def hardswish(x: paddle.Tensor) -> paddle.Tensor:
-    """``F.hardswish(x)``."""
-    if _on_cpu_in_training(x) and cpu_kernels.available():
-        return _HardSwishAffine.apply(x)
-    if _on_cpu_in_training(x):
+    ):
+        if cpu_kernels.available():
+            return _HardSwishAffine.apply(x, scale, bias)
         cpu_kernels.note_fallback()
-    return F.hardswish(x)
-
-
-def hardswish_affine(x: paddle.Tensor, scale: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
-    """``scale * F.hardswish(x) + bias`` with a one-element ``scale`` and ``bias``."""
-    if _on_cpu_in_training(x) and cpu_kernels.available():
-        return _HardSwishAffine.apply(x, scale, bias)
-    if _on_cpu_in_training(x):
-        cpu_kernels.note_fallback()
-    return scale * F.hardswish(x) + bias
+    activation = F.hardswish(x)
+    return activation if scale is None else scale * activation + bias

@@ -9,7 +9,7 @@ from paddle.nn.initializer import Constant
 
 from ocrtrain.models.channel_bias import add_channel_bias
 from ocrtrain.models.depthwise_conv import conv2d
-from ocrtrain.models.hardswish import hardswish, hardswish_affine
+from ocrtrain.models.hardswish import hardswish
 
 
 def make_divisible(value: float, divisor: int = 16) -> int:
@@ -92,7 +92,7 @@ def conv_norm(conv: nn.Conv2D | nn.Conv2DTranspose, norm: nn.Layer, x: paddle.Te
 
 class HardSwishAffine(ScaleBias):
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return hardswish_affine(x, *self.affine())
+        return hardswish(x, *self.affine())
 
 
 class FusedRepLayer(nn.Layer):

@@ -1,6 +1,7 @@
 """The C kernels of training on CPU (ocrtrain/models/cpu_kernels.py) compute what paddle's kernels compute: a
 depthwise convolution's output and both gradients, for every stride, kernel and padding the PP-OCR backbones use
-and for odd sizes where the last taps fall outside the input; hard-swish's gradient, at its corners too."""
+and for odd sizes where the last taps fall outside the input; hard-swish (and the scalar affine after it) and its
+gradients, at its corners too."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from ocrtrain.models import cpu_kernels
 from ocrtrain.models.depthwise_conv import conv2d
-from ocrtrain.models.hardswish import hardswish, hardswish_affine
+from ocrtrain.models.hardswish import hardswish
 
 
 def test_the_kernels_are_built_by_the_install():
@@ -121,7 +122,7 @@ def test_hardswish_affine_equals_paddles_ops():
         x = paddle.to_tensor(values, stop_gradient=False)
         scale = paddle.to_tensor([0.7], stop_gradient=False)
         bias = paddle.to_tensor([-0.2], stop_gradient=False)
-        y = hardswish_affine(x, scale, bias) if fused else scale * F.hardswish(x) + bias
+        y = hardswish(x, scale, bias) if fused else scale * F.hardswish(x) + bias
         y.backward(paddle.to_tensor(grads))
         results.append([y.numpy(), x.grad.numpy(), scale.grad.numpy(), bias.grad.numpy()])
     ours, paddles = results
