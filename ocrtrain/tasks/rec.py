@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -223,6 +222,7 @@ class RecTask(TaskPredictors):
         """The frozen teacher (``distill.teacher``) as a predictor on this run's device with the threads this process
         trains with, and the column of its output holding each of this run's classes (None: the same dictionary)."""
         if self._teacher_model is None:
+            from ocrtrain.devices import cpu_threads
             from ocrtrain.pipeline.model_source import resolve_model_source
             from ocrtrain.pipeline.predictor import load_predictor
 
@@ -236,8 +236,10 @@ class RecTask(TaskPredictors):
                     f"distill teacher {spec}: {int((columns < 0).sum())} of this run's {len(columns) - 1} "
                     "characters are not in its dictionary (they get no teacher probability)"
                 )
-            threads = int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
-            self._teacher_model = (load_predictor(source, paddle.get_device(), cpu_threads=threads), columns)
+            self._teacher_model = (
+                load_predictor(source, paddle.get_device(), cpu_threads=cpu_threads()),
+                columns,
+            )
         return self._teacher_model
 
     # ---- evaluation ----------------------------------------------------------------------------------------------

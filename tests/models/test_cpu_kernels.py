@@ -10,6 +10,7 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
+from ocrtrain.devices import cpu_threads
 from ocrtrain.models import cpu_kernels
 from ocrtrain.models.depthwise_conv import conv2d
 from ocrtrain.models.hardswish import hardswish
@@ -69,6 +70,31 @@ def test_output_and_gradients_equal_paddles_convolution(shape, kernel, stride, p
         assert got.shape == expected.shape, name
         scale = float(np.abs(expected).max())
         assert float(np.abs(got - expected).max()) <= 2e-6 * scale, name
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[4], CASES[6]])
+def test_the_result_does_not_depend_on_the_thread_count(case, monkeypatch):
+    """The planes are shared out over paddle's intra-op threads (``OMP_NUM_THREADS``): every count, more threads
+    than channels too, gives the values of one thread bit for bit."""
+    shape, kernel, stride, padding = case
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape).astype("float32")
+    w = rng.standard_normal((shape[1], 1, kernel, kernel)).astype("float32")
+    pad = list(padding) if isinstance(padding, tuple) else padding
+
+    def ours(x, w):
+        return conv2d(x, w, list(stride), pad, 1, shape[1])
+
+    grad_shape = ours(paddle.to_tensor(x), paddle.to_tensor(w)).shape
+    grad = rng.standard_normal(grad_shape).astype("float32")
+    by_count = {}
+    for threads in (1, 2, 3, 16):
+        monkeypatch.setenv("OMP_NUM_THREADS", str(threads))
+        assert cpu_threads() == threads
+        by_count[threads] = run(ours, x, w, grad)
+    for threads in (2, 3, 16):
+        for got, expected in zip(by_count[threads], by_count[1], strict=True):
+            np.testing.assert_array_equal(got, expected)
 
 
 def ran_the_kernel(y: paddle.Tensor) -> bool:
