@@ -9,8 +9,8 @@ to a baseline git ref measured in the same invocation.
 
 det: batch 8 at 640x640 (DB, PP-OCRv4 mobile); rec: batch 64 at 48x320 (SVTR+CTC, PP-OCRv4 mobile), on the bundled
 real data. Every repetition is a fresh process; with ``--baseline`` the ref is checked out in a temporary
-``git worktree`` and its processes alternate with this tree's (the machine may be shared: figures are medians, and
-the ratio compares runs interleaved in time). Each process measures:
+``git worktree`` (its C kernels built) and its processes alternate with this tree's (the machine may be shared:
+figures are medians, and the ratio compares runs interleaved in time). Each process measures:
   compute: forward + backward + optimizer step on one fixed batch, ``--steps`` times after a warm-up;
   loop: the same with batches from the trainer's loader (``--workers`` processes), with the share of time spent
         waiting for data; samples/s counts the samples actually delivered.

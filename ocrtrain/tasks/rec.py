@@ -19,6 +19,7 @@ from ocrtrain.components import build
 from ocrtrain.config import to_plain
 from ocrtrain.data.dictionary import CharDict
 from ocrtrain.data.readers import fingerprint_label_files
+from ocrtrain.devices import cpu_threads
 from ocrtrain.pipeline.inference_settings import rec_inference_yml, rec_settings
 from ocrtrain.postprocess.ctc import ctc_greedy_decode
 from ocrtrain.sheets import caption_sheet
@@ -222,7 +223,6 @@ class RecTask(TaskPredictors):
         """The frozen teacher (``distill.teacher``) as a predictor on this run's device with the threads this process
         trains with, and the column of its output holding each of this run's classes (None: the same dictionary)."""
         if self._teacher_model is None:
-            from ocrtrain.devices import cpu_threads
             from ocrtrain.pipeline.model_source import resolve_model_source
             from ocrtrain.pipeline.predictor import load_predictor
 
