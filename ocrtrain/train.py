@@ -5,6 +5,7 @@ With ``trainer.nproc=N`` (CPU) or ``device=gpu:0,1`` this process launches the d
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -43,6 +44,8 @@ def main(cfg: DictConfig) -> float | None:
             "paddle.distributed.launch: the ranks must share one run directory"
         )
     distributed.quiet_other_ranks()
+    if not distributed.launched_rank() and (hint := distributed.cpu_parallel_hint(processes)):
+        logging.getLogger("ocrtrain.train").info(hint)
     task = build_task(cfg)
     set_paddle_device(distributed.rank_device(cfg.device))
     optimizer_cfg = OmegaConf.to_container(cfg[task.kind].optimizer, resolve=True)

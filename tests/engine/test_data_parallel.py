@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO
 
 from ocrtrain.devices import DeviceUnavailableError
-from ocrtrain.engine.distributed import Plan, RankLogs, _outcome, plan
+from ocrtrain.engine.distributed import Plan, RankLogs, _outcome, cpu_parallel_hint, plan
 
 REC_DEMO = REPO / "datasets" / "icdar2015_rec_demo"
 # CTC's mean over the batch is separable and BatchNorm is frozen, so with dropout off two ranks of batch 2 take the
@@ -65,6 +65,13 @@ def test_plans_are_checked_before_any_rank_starts():
         plan("gpu:0", 2)
     with pytest.raises(ValueError, match="the cpu takes no index"):
         plan("cpu:0,1", None)
+
+
+def test_one_process_on_several_cores_is_told_of_trainer_nproc():
+    assert "trainer.nproc=2 with half the trainer.batch_size" in cpu_parallel_hint(Plan(1), cores=2)
+    assert cpu_parallel_hint(Plan(1), cores=1) is None  # nothing to share out
+    assert cpu_parallel_hint(Plan(2), cores=2) is None  # already data-parallel
+    assert cpu_parallel_hint(Plan(1, "gpu", (0,)), cores=8) is None
 
 
 @pytest.mark.slow
