@@ -130,11 +130,10 @@ def configure_inference(
 def cpu_threads() -> int:
     """The intra-op threads paddle's CPU kernels use in this process: ``OMP_NUM_THREADS`` (a data-parallel launch
     sets it to the cores per process), else every core the process may run on."""
-    cores = len(os.sched_getaffinity(0))
     try:
         return max(1, int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0]))
     except ValueError:  # unset, or not a number: paddle's runtime then takes every core
-        return cores
+        return len(os.sched_getaffinity(0))
 
 
 def set_paddle_device(device: Device) -> None:

@@ -44,7 +44,7 @@ def main(cfg: DictConfig) -> float | None:
             "paddle.distributed.launch: the ranks must share one run directory"
         )
     distributed.quiet_other_ranks()
-    if not distributed.launched_rank() and (hint := distributed.cpu_parallel_hint(processes)):
+    if hint := distributed.cpu_parallel_hint(processes):  # None in a rank: its plan has several processes
         logging.getLogger("ocrtrain.train").info(hint)
     task = build_task(cfg)
     set_paddle_device(distributed.rank_device(cfg.device))
