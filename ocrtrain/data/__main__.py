@@ -51,7 +51,8 @@ def _check(cfg: DictConfig) -> int:
             "'data.val.label_files=[<file>]'"
         )
     splits = {name: list(cfg.data[name].label_files) for name in ("train", "val") if cfg.data.get(name)}
-    dict_file = cfg.dict or cfg.data.get("dict")
+    # check's own dict= is a path as given; data.dict, as in training, is relative to data.root
+    dict_file = cfg.dict or (Path(cfg.data.root) / cfg.data.dict if cfg.data.get("dict") else None)
     out_dir = Path(cfg.output or HydraConfig.get().runtime.output_dir)
     report = check_dataset(
         cfg.data.root,

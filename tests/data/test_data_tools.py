@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -87,6 +88,28 @@ def test_check_cli_exit_codes(tmp_path, demo_dir):
     broken = run(f"data.root={FIXTURES}", "data.train.label_files=[det_train.txt]", "~data.val")
     assert broken.returncode == 1
     assert "det_train.txt:2: bad JSON" in broken.stdout and "NOT OK" in broken.stdout
+
+
+def test_check_reads_data_dict_relative_to_the_data_root_as_training_does(tmp_path, demo_dir):
+    rec_demo = demo_dir.parent / "icdar2015_rec_demo"
+    root = tmp_path / "data"
+    shutil.copytree(rec_demo, root)
+    (root / "dict.txt").write_text("a\nb\n", encoding="utf-8")  # far from covering the demo's words
+    cmd = [
+        sys.executable,
+        "-m",
+        "ocrtrain.data",
+        "check",
+        "data=mine",
+        f"data.root={root}",
+        "data.dict=dict.txt",
+    ]
+    proc = subprocess.run(
+        [*cmd, f"output={tmp_path / 'report'}"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert "dictionary file not found" not in proc.stderr
+    report = json.loads((tmp_path / "report" / "check_report.json").read_text(encoding="utf-8"))
+    assert report["splits"]["train"]["characters"]["coverage"] < 0.5  # measured against the two-letter dict
 
 
 def test_icdar2015_conversion_reproduces_the_paddleocr_labels(tmp_path, demo_dir):
