@@ -28,9 +28,7 @@ from ocrtrain.devices import Device
 
 def _task_config(cfg: DictConfig, run_cfg: DictConfig | None) -> DictConfig:
     """The training run's det/rec + data config, with anything given on this command line winning."""
-    merged = OmegaConf.create(
-        {"seed": cfg.seed, "pretrained": cfg.pretrained, "det": None, "rec": None, "data": None}
-    )
+    merged = OmegaConf.create({"seed": cfg.seed, "det": None, "rec": None, "data": None})
     if run_cfg is not None:
         for key in ("det", "rec", "data"):
             merged[key] = run_cfg.get(key)

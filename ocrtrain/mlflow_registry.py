@@ -201,10 +201,5 @@ def download_model(uri: str, store_uri: str | None = None) -> Path:
     return _inference_dir(cached, uri)
 
 
-def encode_image(path: str | Path) -> str:
-    """Base64 of an image file, as :class:`OCRModel` and ``mlflow models serve`` take it."""
-    return base64.b64encode(Path(path).read_bytes()).decode("ascii")
-
-
 register_uri_resolver("models", download_model)
 register_uri_resolver("runs", download_model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -14,7 +15,6 @@ import pytest
 from conftest import REPO, free_port, post_image, run_ok, serving
 from mlflow.tracking import MlflowClient
 
-from ocrtrain.mlflow_registry import encode_image
 from ocrtrain.pipeline.model_source import ModelSourceError
 
 SMALL = [
@@ -235,7 +235,9 @@ def test_mlflow_models_serve_answers_ocr_requests(workspace, store):
     )  # fmt: skip
     try:
         wait_for(f"http://127.0.0.1:{port}/ping", server)
-        body = json.dumps({"inputs": [{"image": encode_image(IMAGE)}]}).encode()
+        body = json.dumps(
+            {"inputs": [{"image": base64.b64encode(IMAGE.read_bytes()).decode("ascii")}]}
+        ).encode()
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": "application/json"}
         )

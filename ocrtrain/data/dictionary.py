@@ -20,8 +20,9 @@ class CharDict:
     characters: tuple[str, ...]
 
     @classmethod
-    def from_file(cls, path: str | Path, use_space_char: bool = True) -> CharDict:
-        """One character per line (UTF-8, BOM and CRLF tolerated); duplicates are an error naming the lines."""
+    def from_file(cls, path: str | Path) -> CharDict:
+        """One character per line (UTF-8, BOM and CRLF tolerated), plus the space as the last class when the file
+        lacks it (PaddleOCR's ``use_space_char``); duplicates are an error naming the lines."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"dictionary file not found: {path}")
@@ -37,7 +38,7 @@ class CharDict:
                 )
             first_line[char] = line_no
             chars.append(char)
-        if use_space_char and " " not in first_line:
+        if " " not in first_line:
             chars.append(" ")
         return cls(tuple(chars))
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
@@ -45,14 +44,6 @@ class Weights:
     graph_order: GraphOrder | None = (
         None  # set when ``tensors`` are keyed by graph position, not training name
     )
-
-
-class WeightSource(Protocol):
-    @staticmethod
-    def claims(spec: str) -> bool: ...
-
-    @staticmethod
-    def read(spec: str) -> Weights: ...
 
 
 def read_weights(spec: str) -> Weights:
