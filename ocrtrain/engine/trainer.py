@@ -91,7 +91,7 @@ class TrainerConfig:
     eval_at_start: bool = field(False, BOOLEAN)
     seed: int = field(42, NON_NEGATIVE_INT)
     progress: bool = field(True, BOOLEAN)
-    freeze_norm: bool = field(False, BOOLEAN)  # BatchNorm keeps (and uses) its pretrained running statistics
+    freeze_norm: bool = field(True, BOOLEAN)  # BatchNorm keeps (and uses) its pretrained running statistics
     nproc: int | None = field(None, POSITIVE_INT_OR_NULL)  # data-parallel processes; null: 1 per device
     freeze: tuple[str, ...] = field((), MODULE_PATHS)  # module paths that do not train (engine.freeze)
     unfreeze_at_step: int | None = field(None, POSITIVE_INT_OR_NULL)  # they train from this global step on
