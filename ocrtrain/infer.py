@@ -16,9 +16,6 @@ def main(cfg: DictConfig) -> None:
     from ocrtrain.pipeline import OCRPipeline
 
     pipeline_cfg = load_saved_pipeline(cfg)
-    for key in ("device", "det_model", "rec_model"):
-        if cfg[key] is not None:
-            pipeline_cfg[key] = cfg[key]
     pipe = OCRPipeline(pipeline_cfg)
     inputs = OmegaConf.to_container(cfg.input) if OmegaConf.is_list(cfg.input) else cfg.input
     for res in pipe.predict(inputs):

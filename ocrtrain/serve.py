@@ -28,9 +28,6 @@ def main(cfg: DictConfig) -> None:
     ):
         check_value(key, cfg[key], rule)
     pipeline_cfg = load_saved_pipeline(cfg)
-    for key in ("device", "det_model", "rec_model"):
-        if cfg[key] is not None:
-            pipeline_cfg[key] = cfg[key]
     limits = ServiceLimits(
         workers=cfg.workers, max_queue=cfg.max_queue, max_body_mb=cfg.max_body_mb, timeout_s=cfg.timeout_s
     )
