@@ -36,7 +36,6 @@ RULES = [
             "ocrtrain.tracking",
             "ocrtrain.mlflow_registry",
             "ocrtrain.data.det_transforms",
-            "ocrtrain.data.rec_transforms",
             "ocrtrain.data.det_dataset",
             "ocrtrain.data.rec_dataset",
         ],
