@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ocrtrain.mkl_dispatch import select_mkl_code_path
+
+if TYPE_CHECKING:
+    from ocrtrain.pipeline.ocr import OCRPipeline
 
 # paddle warns at import that ccache (a C++ extension build cache) is missing; ocrtrain builds no extensions
 warnings.filterwarnings("ignore", message="No ccache found")
@@ -16,7 +19,7 @@ __version__ = "0.1.0"
 select_mkl_code_path()
 
 
-def create_pipeline(pipeline: Any = "OCR", device: str | None = None, **options: Any):
+def create_pipeline(pipeline: Any = "OCR", device: str | None = None, **options: Any) -> OCRPipeline:
     """``create_pipeline("OCR", device="cpu")``: see :func:`ocrtrain.pipeline.create_pipeline`."""
     # imported lazily so `import ocrtrain` stays cheap (paddle loads only when a pipeline is built)
     from ocrtrain.pipeline import create_pipeline as _create

@@ -201,7 +201,7 @@ class OCRPipeline:
 
 def create_pipeline(
     pipeline: str | Path | dict | DictConfig = "OCR", device: str | None = None, **options: Any
-):
+) -> OCRPipeline:
     """Build the OCR pipeline: ``create_pipeline("OCR", device="cpu")`` or from a saved config file.
 
     Keyword options override the config (e.g. ``det_model=".../exported_dir"``, ``rec_batch_size=8``).

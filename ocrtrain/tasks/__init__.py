@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from omegaconf import DictConfig
 
 from ocrtrain.models.export import PARITY_TOLERANCE
 
+if TYPE_CHECKING:
+    from ocrtrain.tasks.det import DetTask
+    from ocrtrain.tasks.rec import RecTask
 
-def build_task(cfg: DictConfig):
+
+def build_task(cfg: DictConfig) -> DetTask | RecTask:
     """The det or rec task of a composed train/eval/export config; exactly one of ``det=`` / ``rec=`` must be set."""
     chosen = [k for k in ("det", "rec") if cfg.get(k) is not None]
     if len(chosen) != 1:

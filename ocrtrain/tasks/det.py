@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +92,10 @@ class DetTask(TaskPredictors):
         log.info(f"{split} data: {dataset.report()}")
         return dataset
 
-    def train_dataset(self):
+    def train_dataset(self) -> Dataset:
         return self.dataset("train", "train")
 
-    def eval_dataset(self):
+    def eval_dataset(self) -> Dataset:
         # built once: every evaluation, the parity batch and the worst-case sheet share it
         if self._eval_dataset is None:
             self._eval_dataset = self.dataset("val", "eval")
@@ -121,7 +121,7 @@ class DetTask(TaskPredictors):
         progress: bool = True,
         desc: str = "eval det",
         dataset: Dataset | None = None,
-    ):
+    ) -> Iterator[tuple[dict[str, Any], np.ndarray]]:
         """Each image's dataset item (ground truth, original size) and the model's H x W probability map, over
         ``dataset`` (default: the val split)."""
         dataset = self.eval_dataset() if dataset is None else dataset

@@ -139,10 +139,10 @@ class RecTask(TaskPredictors):
         log.info(f"{split} data: {dataset.summary()}")
         return dataset
 
-    def train_dataset(self):
+    def train_dataset(self) -> Dataset:
         return self.dataset("train", "train")
 
-    def eval_dataset(self):
+    def eval_dataset(self) -> Dataset:
         if self._eval_dataset is None:  # built once: every evaluation and the worst-case sheet share it
             self._eval_dataset = self.dataset("val", "eval")
             shape = self.model_cfg.image_shape
