@@ -81,7 +81,10 @@ CROP_MODES = {
 def crop_text_region(
     img: np.ndarray, poly: np.ndarray, rotate_ratio: float | None = TALL_RATIO
 ) -> np.ndarray:
-    """The pipeline's crop of a labelled region: a quad as is, any other polygon by its minimum-area rectangle."""
+    """A labelled region cut for recognition (training, eval, ``convert det-to-rec``): a quad rectified as it is (the
+    pipeline's ``crop_mode=quad``; the tightest crop of a quad that is not a rectangle, and the one the shipped
+    recognisers read best), any other polygon by its minimum-area rectangle. A detector's boxes are rectangles,
+    which both of the pipeline's modes cut alike."""
     poly = np.asarray(poly, dtype=np.float32).reshape(-1, 2)
     quad = poly if len(poly) == 4 else cv2.boxPoints(cv2.minAreaRect(poly))
     return crop_quad(img, order_quad(quad), rotate_ratio)

@@ -4,7 +4,7 @@ Conversions (``input`` -> ``output``):
   icdar2015   a folder of ICDAR 2015 ``gt_<image>.txt`` files -> a PaddleOCR det label file
   rec-to-lmdb a PaddleOCR rec label file -> an LMDB database
   lmdb-to-rec an LMDB database -> ``images/`` + ``labels.txt``
-  det-to-rec  a PaddleOCR det label file -> word crops (the pipeline's perspective crop, ``###`` skipped) + labels
+  det-to-rec  a PaddleOCR det label file -> word crops (``crop.crop_text_region``, ``###`` skipped) + labels
 PPOCRLabel output needs no conversion: ``Label.txt`` is a det label file and ``rec_gt.txt`` (with ``crop_img/``)
 a rec label file, both read as they are.
 """
@@ -64,7 +64,7 @@ def rec_to_lmdb(label_file: str | Path, root: str | Path, output: str | Path) ->
 def det_to_rec(
     label_file: str | Path, root: str | Path, output: str | Path, skip_bad: bool = False
 ) -> tuple[int, SkipLog]:
-    """Cut every box but the don't-care ones out of its image as the pipeline does; write ``crops/`` and
+    """Cut every box but the don't-care ones out of its image (``crop.crop_text_region``); write ``crops/`` and
     ``labels.txt`` (one ``crops/<image>_<k>.png<TAB>text`` line per crop) under ``output``."""
     root, output = Path(root), Path(output)
     # the label file by its own path; the image paths inside it stay relative to root

@@ -96,8 +96,8 @@ def _image_file(sample: RecSample) -> Path | bytes:
 
 
 def load_rec_crop(sample: RecSample) -> tuple[np.ndarray, bool]:
-    """The sample's image, or the word region cut out of its det image as the pipeline cuts it; and whether that
-    region was tall and turned upright (``crop.turn_upright``)."""
+    """The sample's image, or the word region cut out of its det image (``crop.crop_text_region``); and whether
+    that region was tall and turned upright (``crop.turn_upright``)."""
     if isinstance(sample.image, TextRegion):
         region = sample.image
         img = load_image(region.image_path, sample.file, sample.line_no, f"box {region.box}: ")

@@ -39,7 +39,7 @@ class DetSample:
 
 @dataclass(frozen=True)
 class TextRegion:
-    """A labelled box of a detection label file: cut out of its image (the pipeline's crop) when loaded."""
+    """A labelled box of a detection label file: cut out of its image when loaded (``crop.crop_text_region``)."""
 
     image_path: Path
     poly: np.ndarray
