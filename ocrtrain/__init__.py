@@ -1,4 +1,4 @@
-"""ocrtrain: fine-tune, evaluate, export, register and serve PaddleOCR PP-OCRv4 models on your own data."""
+"""ocrtrain: fine-tune, evaluate, export, register and serve PaddleOCR PP-OCR models (v4, v5, v6) on your own data."""
 
 from __future__ import annotations
 

@@ -53,7 +53,7 @@ def cpu_parallel_hint(the_plan: Plan, cores: int | None = None) -> str | None:
         return None
     return (
         f"training in one process on {cores} CPU cores: trainer.nproc=2 with half the trainer.batch_size trains the "
-        "same global batch in two data-parallel processes, measured 1.4x (rec) to 1.5x (det) the samples/s of one "
+        "same global batch in two data-parallel processes, measured 1.3-1.4x (rec) to 1.5x (det) the samples/s of one "
         "process on 2 cores (each process holds its own model: 3-4 GB peak)"
     )
 
