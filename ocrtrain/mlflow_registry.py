@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,6 +23,7 @@ import mlflow.pyfunc
 import pydantic
 import yaml
 
+from ocrtrain.cache import cache_dir
 from ocrtrain.pipeline.model_source import ModelSourceError, register_uri_resolver
 from ocrtrain.tracking import MlflowRun, tracking_uri
 
@@ -122,10 +122,6 @@ def register_model(
     return version
 
 
-def _cache_root() -> Path:
-    return Path(os.environ.get("OCRTRAIN_CACHE", Path.home() / ".cache" / "ocrtrain")) / "registry"
-
-
 def _resolve_models_uri(client: Any, uri: str) -> tuple[str, str]:
     """``models:/name/version`` or ``models:/name@alias`` -> (name, version), with errors a user can act on."""
     from mlflow.exceptions import MlflowException
@@ -186,7 +182,7 @@ def download_model(uri: str, store_uri: str | None = None) -> Path:
     else:
         raise ModelSourceError(f"{uri}: not a models:/ or runs:/ URI")
     # one cache per store: the same name and version in two stores are different models
-    cached = _cache_root() / hashlib.sha256(store.encode()).hexdigest()[:12] / key
+    cached = cache_dir("registry") / hashlib.sha256(store.encode()).hexdigest()[:12] / key
     if not (cached / COMPLETE_MARK).is_file():
         cached.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=cached.parent, prefix=".download-"))

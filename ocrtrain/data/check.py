@@ -199,7 +199,7 @@ def _sample_sheet(kind: str, entries: list[Entry], opts: CheckOptions, path: Pat
     images = []
     for e in picks:
         data = e.image.read_bytes() if isinstance(e.image, Path) else e.image
-        images.append(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
+        images.append(decode_image(data, e.source))  # as training reads it (16-bit, alpha, grey)
     if kind == "rec":
         rows = [
             (img, [(e.texts[0], (0, 120, 0)), (e.source, (120, 120, 120))])

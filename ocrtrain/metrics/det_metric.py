@@ -165,5 +165,9 @@ def combine(per_image: Sequence[dict[str, float]]) -> dict[str, float]:
     n_det = sum(r["det_care"] for r in per_image)
     recall = matched / n_gt if n_gt else 0.0
     precision = matched / n_det if n_det else 0.0
-    hmean = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "hmean": hmean}
+    return {"precision": precision, "recall": recall, "hmean": hmean(precision, recall)}
+
+
+def hmean(precision: float, recall: float) -> float:
+    """The harmonic mean of precision and recall, 0 when both are."""
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
-import os
 import shutil
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ocrtrain.cache import cache_dir
 from ocrtrain.pipeline.configs import zoo_model_config
 from ocrtrain.pipeline.inference_settings import zoo_inference_yml
 from ocrtrain.pipeline.model_files import ModelSource, ModelSourceError
@@ -35,10 +35,6 @@ MANIFEST = "files.sha256"  # '<sha256>  <file name>' per built file
 
 # width of the random input a converted graph is checked on (det: also its height; rec, cls: their own height)
 _PROBE_WIDTH = {"det": 320, "rec": 320, "cls": 192}
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("OCRTRAIN_CACHE", Path.home() / ".cache" / "ocrtrain")) / "zoo"
 
 
 def _sha256(path: Path) -> str:
@@ -156,7 +152,7 @@ def zoo_program_dir(name: str) -> Path:
             "pip install 'ocrtrain[onnx]' (or use backend=paddle)"
         )
     weights_sha256 = _sha256(weights)
-    target = cache_root() / f"{name}-{weights_sha256[:16]}-ocrtrain{_ocrtrain_version()}"
+    target = cache_dir("zoo") / f"{name}-{weights_sha256[:16]}-ocrtrain{_ocrtrain_version()}"
     if target.is_dir():
         damage = _damage(target)
         if damage is None:

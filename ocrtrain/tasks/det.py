@@ -18,6 +18,7 @@ from ocrtrain.compare import paired_details
 from ocrtrain.components import build
 from ocrtrain.config import to_plain
 from ocrtrain.data.readers import fingerprint_label_files
+from ocrtrain.imageio import read_image
 from ocrtrain.pipeline.inference_settings import det_inference_yml, det_settings
 from ocrtrain.sheets import GREEN, GREY, RED, draw_polygons, image_sheet
 from ocrtrain.tasks.traced_eval import TaskPredictors
@@ -134,7 +135,7 @@ class DetTask(TaskPredictors):
     ) -> dict[str, Any]:
         """precision/recall/hmean over ``dataset`` (default: the val split; ICDAR 2015 protocol), recall by word
         height, with per-image details."""
-        from ocrtrain.metrics.det_metric import combine, evaluate_image, recall_by_height
+        from ocrtrain.metrics.det_metric import combine, evaluate_image, hmean, recall_by_height
 
         details = []
         for item, prob in self.probability_maps(predict, progress, dataset=dataset):
@@ -144,10 +145,7 @@ class DetTask(TaskPredictors):
                 {
                     "image": item["image_path"],
                     **result,
-                    "hmean": 2
-                    * result["precision"]
-                    * result["recall"]
-                    / max(result["precision"] + result["recall"], 1e-9),
+                    "hmean": hmean(result["precision"], result["recall"]),
                     "gt_polys": [p.tolist() for p in item["polys"]],
                     "gt_ignore": list(item["ignore"]),
                     "det_polys": quads.round(1).tolist(),
@@ -222,7 +220,7 @@ class DetTask(TaskPredictors):
 
 def _overlay(d: dict[str, Any], title: str) -> np.ndarray:
     """One evaluated image: ground truth green (don't-care grey), detections red, the title and its P / R / Hmean."""
-    img = cv2.imread(d["image"])
+    img = read_image(d["image"])
     care = [p for p, ignore in zip(d["gt_polys"], d["gt_ignore"], strict=True) if not ignore]
     dont_care = [p for p, ignore in zip(d["gt_polys"], d["gt_ignore"], strict=True) if ignore]
     draw_polygons(draw_polygons(img, care, GREEN), dont_care, GREY)
