@@ -13,18 +13,16 @@ import yaml
 from ocrtrain.components import register
 from ocrtrain.models.weight_sources.paddle_files import pir_parameter_names, read_combined_params
 from ocrtrain.models.weights import Weights
+from ocrtrain.postprocess.ctc import CTCLabelDecode
 
 
 def _characters(meta_file: Path) -> list[str] | None:
     if not meta_file.is_file():
         return None
     post = (yaml.safe_load(meta_file.read_text(encoding="utf-8")) or {}).get("PostProcess") or {}
-    chars = [str(c) for c in post.get("character_dict") or []]
-    if not chars:
+    if not post.get("character_dict"):
         return None
-    if post.get("use_space_char", True) and " " not in chars:
-        chars.append(" ")
-    return chars
+    return CTCLabelDecode(post["character_dict"], bool(post.get("use_space_char", True))).characters
 
 
 @register("weight_source", "paddle_pir_dir")
