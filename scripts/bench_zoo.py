@@ -18,28 +18,23 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from ocrtrain import zoo
 from ocrtrain.config import compose, to_plain
-from ocrtrain.crop import crop_quad, order_quad
+from ocrtrain.crop import crop_text_region
 from ocrtrain.data.dictionary import CharDict
+from ocrtrain.data.readers import read_labels
+from ocrtrain.data.readers.base import DetSample
 from ocrtrain.devices import parse_device
 from ocrtrain.imageio import read_image
 from ocrtrain.metrics.det_metric import combine, evaluate_image
 from ocrtrain.metrics.rec_metric import RecMetricOptions, rec_metrics
-from ocrtrain.models.builder import build_model
-from ocrtrain.models.export import save_inference
-from ocrtrain.models.loading import load_pretrained
-from ocrtrain.pipeline.inference_settings import det_inference_yml, rec_inference_yml
 from ocrtrain.pipeline.model_source import resolve_model_source
 from ocrtrain.pipeline.predictor import InferenceModel
 from ocrtrain.postprocess.ctc import ctc_greedy_decode
@@ -50,20 +45,19 @@ Predict = Callable[[np.ndarray], np.ndarray]
 COMMON_DB = {"thresh": 0.3, "box_thresh": 0.6, "unclip_ratio": 1.5}
 
 
-def dev_split(data: Path, count: int) -> list[tuple[Path, list[dict]]]:
-    lines = [ln for ln in (data / "det_label.txt").read_text(encoding="utf-8").splitlines() if ln.strip()]
-    return [(data / ln.split("\t")[0], json.loads(ln.split("\t", 1)[1])) for ln in lines[-count:]]
+def dev_split(data: Path, count: int) -> list[DetSample]:
+    return read_labels("det_label.txt", data)[0][-count:]
 
 
-def word_crops(split: list[tuple[Path, list[dict]]]) -> tuple[np.ndarray, list[str]]:
+def word_crops(split: list[DetSample]) -> tuple[np.ndarray, list[str]]:
+    """Every box that is not don't-care, cut as rec training and eval cut it, at 48 x 320."""
     crops, texts = [], []
-    for path, boxes in split:
-        img = read_image(path)
-        for box in boxes:
-            if box["transcription"] != "###":
-                quad = order_quad(np.asarray(box["points"], np.float32))
-                crops.append(resize_norm_rec(crop_quad(img, quad), 48, 320))
-                texts.append(box["transcription"])
+    for sample in split:
+        img = read_image(sample.image_path)
+        for poly, text, ignore in zip(sample.polys, sample.texts, sample.ignore, strict=True):
+            if not ignore:
+                crops.append(resize_norm_rec(crop_text_region(img, poly), 48, 320))
+                texts.append(text)
     return np.stack(crops), texts
 
 
@@ -80,23 +74,10 @@ def onnx_runner(name: str, threads: int) -> Predict | None:
     return lambda x: session.run(None, {input_name: x})[0]
 
 
-def our_runner(name: str, task: str, cfg, threads: int, workdir: Path) -> Predict:
-    """The zoo model as the pipeline runs it: the shipped program (v4) or our model exported from the ONNX weights."""
-    if not zoo.ZOO[name].onnx_file:
-        return InferenceModel(resolve_model_source(name, task), parse_device("cpu"), cpu_threads=threads)
-    extra = {"num_classes": CharDict.pretrained(cfg.dictionary).num_classes} if task == "rec" else {}
-    model = build_model(to_plain(cfg.arch), **extra)
-    load_pretrained(model, name).raise_if_poor()
-    out = workdir / name
-    save_inference(model, out, [None, 3, None, None] if task == "det" else [None, 3, 48, None])
-    if task == "det":
-        meta = det_inference_yml(name, to_plain(cfg.infer_resize), to_plain(cfg.postprocess))
-    else:
-        meta = rec_inference_yml(
-            name, list(cfg.image_shape), list(CharDict.pretrained(cfg.dictionary).characters)
-        )
-    (out / "inference.yml").write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
-    return InferenceModel(resolve_model_source(str(out), task), parse_device("cpu"), cpu_threads=threads)
+def our_runner(name: str, task: str, threads: int) -> Predict:
+    """The zoo model as the pipeline runs it: the shipped program (v4) or our model exported from the ONNX weights
+    (``pipeline.zoo_programs``, built once into the user cache)."""
+    return InferenceModel(resolve_model_source(name, task), parse_device("cpu"), cpu_threads=threads)
 
 
 def timed(predict: Predict, x: np.ndarray, times: list[float]) -> np.ndarray:
@@ -111,15 +92,13 @@ def bench_det(predict: Predict, split, cfg) -> dict[str, float]:
     common = dataclasses.replace(own, **COMMON_DB)
     per_image: dict[str, list] = {"own": [], "common": []}
     times: list[float] = []
-    for path, boxes in split:
-        img = read_image(path)
+    for sample in split:
+        img = read_image(sample.image_path)
         x = normalize_det(resize_det(img, 960, "max")[0])[None]
         prob = timed(predict, x, times)[0, 0]
-        gts = [np.asarray(b["points"], np.float32) for b in boxes]
-        ignore = [b["transcription"] == "###" for b in boxes]
         for key, post in (("own", own), ("common", common)):
             quads, _ = db_boxes(prob, img.shape[:2], post)
-            per_image[key].append(evaluate_image(gts, ignore, list(quads)))
+            per_image[key].append(evaluate_image(sample.polys, sample.ignore, list(quads)))
     return {
         "hmean_own": combine(per_image["own"])["hmean"],
         "hmean_common": combine(per_image["common"])["hmean"],
@@ -164,30 +143,29 @@ def main() -> None:
     split = dev_split(args.data, args.dev)
     crops, texts = word_crops(split)
     print(f"dev: {len(split)} images, {len(crops)} word crops; {args.threads} thread(s)")
-    with tempfile.TemporaryDirectory() as workdir:
-        for name in names:
-            task = zoo.ZOO[name].task
-            cfg = compose("train", [f"{task}={name}"])[task]
-            runners = {"ours": our_runner(name, task, cfg, args.threads, Path(workdir))}
-            if (onnx := onnx_runner(name, args.threads)) is not None:
-                runners["onnx"] = onnx
-            results = {}
-            for backend, predict in runners.items():
-                if task == "det":
-                    results[backend] = bench_det(predict, split, cfg)
-                else:
-                    chars = list(CharDict.pretrained(cfg.get("dictionary", name)).characters)
-                    results[backend] = bench_rec(predict, crops, texts, chars)
-            line = " | ".join(
-                f"{b}: " + ", ".join(f"{k} {v:.3f}" if k != "ms" else f"{v:.1f} ms" for k, v in r.items())
-                for b, r in results.items()
-            )
-            ratio = (
-                f" | ours/onnx time {results['ours']['ms'] / results['onnx']['ms']:.2f}"
-                if "onnx" in results
-                else ""
-            )
-            print(f"{name}: {line}{ratio}", flush=True)
+    for name in names:
+        task = zoo.ZOO[name].task
+        cfg = compose("train", [f"{task}={name}"])[task]
+        runners = {"ours": our_runner(name, task, args.threads)}
+        if (onnx := onnx_runner(name, args.threads)) is not None:
+            runners["onnx"] = onnx
+        results = {}
+        for backend, predict in runners.items():
+            if task == "det":
+                results[backend] = bench_det(predict, split, cfg)
+            else:
+                chars = list(CharDict.pretrained(cfg.get("dictionary", name)).characters)
+                results[backend] = bench_rec(predict, crops, texts, chars)
+        line = " | ".join(
+            f"{b}: " + ", ".join(f"{k} {v:.3f}" if k != "ms" else f"{v:.1f} ms" for k, v in r.items())
+            for b, r in results.items()
+        )
+        ratio = (
+            f" | ours/onnx time {results['ours']['ms'] / results['onnx']['ms']:.2f}"
+            if "onnx" in results
+            else ""
+        )
+        print(f"{name}: {line}{ratio}", flush=True)
 
 
 if __name__ == "__main__":
