@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import yaml
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
@@ -76,21 +75,11 @@ def _tune(
         json.dumps({**tuned, "holdout": holdout, "results": [vars(r) for r in results]}, indent=2),
         encoding="utf-8",
     )
-    if not cfg.tune_write:
-        written = "nothing written (tune_write=false)"
-    elif checkpoint is not None:
-        path = tuning.write_checkpoint_tuning(checkpoint, tuned)
-        written = f"{path}: eval and export of this checkpoint (step {step}) use it"
-    elif Path(spec).is_dir() and (Path(spec) / "inference.yml").is_file():
-        path = tuning.write_inference_yml(Path(spec), tuned)
-        written = f"{path}: infer, eval and serving of this model use it"
-    else:  # a zoo name or registry URI: its settings are not ours to change
-        path = out_dir / "pipeline.yaml"
-        path.write_text(yaml.safe_dump(tuning.pipeline_overlay(str(spec), tuned), sort_keys=False), "utf-8")
-        written = (
-            f"{path}: {spec} ships its settings, so they are not changed; run it tuned with "
-            f"python -m ocrtrain.infer pipeline={path} input=..."
-        )
+    written = (
+        tuning.write_tuned(tuned, str(spec), checkpoint, out_dir)
+        if cfg.tune_write
+        else "nothing written (tune_write=false)"
+    )
     resize = f"{best.resize['limit_side_len']}/{best.resize['limit_type']}"
     print(f"tuned DB values and the resize they were found at ({resize}): {written}")
     own = det_settings(meta, str(spec))

@@ -312,6 +312,24 @@ def read_checkpoint_tuning(checkpoint: Path, global_step: int | None) -> dict[st
     return tuned
 
 
+def write_tuned(tuned: dict[str, Any], spec: str, checkpoint: Path | None, out_dir: Path) -> str:
+    """Write the tuned values where the evaluated model's settings live, and say where and who uses them: a
+    checkpoint's tuned.yml, an exported dir's inference.yml, or for a zoo name or registry URI (whose shipped
+    settings are not ours to change) a pipeline config in ``out_dir``."""
+    if checkpoint is not None:
+        path = write_checkpoint_tuning(checkpoint, tuned)
+        return f"{path}: eval and export of this checkpoint (step {tuned.get('global_step')}) use it"
+    if Path(spec).is_dir() and (Path(spec) / "inference.yml").is_file():
+        path = write_inference_yml(Path(spec), tuned)
+        return f"{path}: infer, eval and serving of this model use it"
+    path = Path(out_dir) / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(pipeline_overlay(spec, tuned), sort_keys=False), "utf-8")
+    return (
+        f"{path}: {spec} ships its settings, so they are not changed; run it tuned with "
+        f"python -m ocrtrain.infer pipeline={path} input=..."
+    )
+
+
 def pipeline_overlay(model: str, tuned: dict[str, Any]) -> dict[str, Any]:
     """A pipeline config (``infer pipeline=<file>``) that runs ``model`` with the tuned values."""
     post, resize = tuned["PostProcess"], tuned["DetResizeForTest"]
