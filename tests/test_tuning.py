@@ -97,6 +97,25 @@ def _bad_start_model(tmp_path, demo):
     return run, exported
 
 
+def test_a_shipped_model_is_left_as_it_is_and_gets_a_pipeline_config_with_the_tuned_values(tmp_path):
+    from ocrtrain.pipeline.ocr import load_pipeline_config
+
+    post = {"thresh": 0.15, "box_thresh": 0.45, "unclip_ratio": 1.3, "score_mode": "slow"}
+    tuned = {
+        "global_step": None,
+        "PostProcess": post,
+        "DetResizeForTest": {"limit_side_len": 1024, "limit_type": "min"},
+    }
+    said = tuning.write_tuned(tuned, "PP-OCRv4_mobile_det", None, tmp_path)
+    assert said.startswith(f"{tmp_path / 'pipeline.yaml'}: PP-OCRv4_mobile_det ships its settings")
+    cfg = load_pipeline_config(tmp_path / "pipeline.yaml")
+    assert cfg.det_model == "PP-OCRv4_mobile_det" and (cfg.det_limit_side_len, cfg.det_limit_type) == (
+        1024,
+        "min",
+    )
+    assert {k: cfg[f"det_{k}"] for k in tuning.TUNED_KEYS} == post
+
+
 @pytest.mark.slow
 def test_tuned_values_reach_the_pipeline_from_an_exported_dir_and_from_a_checkpoint(tmp_path, demo):
     from ocrtrain import create_pipeline
