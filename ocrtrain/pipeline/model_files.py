@@ -7,10 +7,12 @@ kind from its graph (the shape of its output), for directories without an ``infe
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ocrtrain.models.weight_sources.paddle_files import ProgramGraph, read_combined_params, read_program
+from ocrtrain.models.weights import WeightsError
 
 
 class ModelSourceError(ValueError):
@@ -29,60 +31,18 @@ class ModelSource:
     onnx_file: Path | None = None  # the ONNX graph, if the model has one (``export format=onnx`` writes it)
 
 
-@dataclass(frozen=True)
-class Graph:
-    """What the inference program says about itself."""
-
-    output_shape: list[int]  # -1 = dynamic
-    params: list[tuple[str, list[int]]]  # (name, shape), sorted by name as the parameters file stores them
-
-
-def _read_pir_json(model_file: Path) -> Graph:
-    try:
-        program = json.loads(model_file.read_bytes())
-        ops = program["program"]["regions"][0]["blocks"][0]["ops"]
-        params = sorted((op["A"][3], op["O"]["TT"]["D"][1]) for op in ops if op["#"] == "p")
-        (fetch,) = [op for op in ops if op["#"].endswith(".fetch")][:1]
-        output = fetch["O"][0]["TT"]["D"][1]
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise ModelSourceError(f"{model_file}: not a Paddle inference program (PIR JSON)") from None
-    return Graph(list(output), [(name, list(shape)) for name, shape in params])
-
-
-def _read_legacy_program(model_file: Path) -> Graph:
-    from google.protobuf.message import DecodeError
-    from paddle.base.proto import framework_pb2
-
-    try:
-        program = framework_pb2.ProgramDesc.FromString(model_file.read_bytes())
-        block = program.blocks[0]
-        variables = {v.name: v for v in block.vars}
-        (fetched,) = [op.inputs[0].arguments[0] for op in block.ops if op.type == "fetch"][:1]
-        output = list(variables[fetched].type.dense_tensor.tensor.dims)
-    except (DecodeError, IndexError, KeyError, ValueError):
-        raise ModelSourceError(f"{model_file}: not a Paddle inference program (.pdmodel)") from None
-    params = sorted(
-        (v.name, list(v.type.dense_tensor.tensor.dims))
-        for v in block.vars
-        if v.persistable and v.name not in ("feed", "fetch")
-    )
-    return Graph(output, params)
-
-
-def read_graph(model_file: Path) -> Graph:
+def read_graph(model_file: Path) -> ProgramGraph:
     """The program's output shape and parameter shapes; a file that is no such program is a ModelSourceError."""
-    if model_file.stat().st_size == 0:
-        raise ModelSourceError(f"{model_file}: empty file")
-    return _read_pir_json(model_file) if model_file.suffix == ".json" else _read_legacy_program(model_file)
-
-
-def check_params(params_file: Path, graph: Graph) -> None:
-    """The parameters file is complete and holds the tensors the graph needs, shape by shape."""
-    from ocrtrain.models.weight_sources.paddle_files import read_combined_params
-    from ocrtrain.models.weights import WeightsError
-
     try:
-        tensors = read_combined_params(params_file, [name for name, _ in graph.params])
+        return read_program(model_file)
+    except WeightsError as e:
+        raise ModelSourceError(str(e)) from None
+
+
+def check_params(params_file: Path, graph: ProgramGraph) -> None:
+    """The parameters file is complete and holds the tensors the graph needs, shape by shape."""
+    try:
+        tensors = read_combined_params(params_file, graph.param_names)
     except WeightsError as e:
         raise ModelSourceError(str(e)) from None
     for i, (name, shape) in enumerate(graph.params, start=1):
@@ -93,7 +53,7 @@ def check_params(params_file: Path, graph: Graph) -> None:
             )
 
 
-def task_of_graph(graph: Graph) -> str | None:
+def task_of_graph(graph: ProgramGraph) -> str | None:
     """det: N x 1 x H x W probability map; rec: N x T x classes; cls: N x classes. None when it is none of these."""
     shape = graph.output_shape
     if len(shape) == 4 and shape[1] == 1:

@@ -15,7 +15,7 @@ from ocrtrain.engine.checkpoint import save_checkpoint
 from ocrtrain.models.builder import build_model
 from ocrtrain.models.export import save_inference
 from ocrtrain.models.loading import load_pretrained
-from ocrtrain.models.weight_sources.paddle_files import pir_parameter_names, read_combined_params
+from ocrtrain.models.weight_sources.paddle_files import read_combined_params, read_program
 from ocrtrain.models.weights import WeightsError, read_weights
 
 LEGACY_DET = zoo.zoo_model_dir("PP-OCRv4_mobile_det")
@@ -58,9 +58,7 @@ def test_every_format_we_write_reads_back_the_same_tensors(det_model, shipped_de
         tensors = read_weights(str(spec)).tensors
         for name, value in shipped_det.tensors.items():
             assert np.array_equal(tensors[name], value), (spec, name)
-    assert pir_parameter_names(tmp_path / "exported" / "inference.json") == sorted(
-        n for n in shipped_det.tensors
-    )
+    assert read_program(tmp_path / "exported" / "inference.json").param_names == sorted(shipped_det.tensors)
 
 
 def test_a_truncated_or_random_params_file_is_named_as_damaged(tmp_path):
@@ -79,8 +77,25 @@ def test_a_truncated_or_random_params_file_is_named_as_damaged(tmp_path):
     ):
         read_weights(str(legacy))
     (legacy / "inference.pdmodel").write_bytes(b"\xff" * 64)
-    with pytest.raises(WeightsError, match=r"legacy/inference\.pdmodel: damaged or not a Paddle program"):
+    with pytest.raises(
+        WeightsError, match=r"legacy/inference\.pdmodel: damaged or not a Paddle inference program"
+    ):
         read_weights(str(legacy))
+
+
+def test_a_legacy_program_reads_as_paddle_itself_reads_it():
+    from paddle.base.proto import framework_pb2
+
+    program = framework_pb2.ProgramDesc.FromString((LEGACY_DET / "inference.pdmodel").read_bytes())
+    block = program.blocks[0]
+    shapes = {v.name: list(v.type.dense_tensor.tensor.dims) for v in block.vars}
+    fetched = next(op.inputs[0].arguments[0] for op in block.ops if op.type == "fetch")
+    graph = read_program(LEGACY_DET / "inference.pdmodel")
+    assert graph.output_shape == shapes[fetched] == [-1, 1, -1, -1]  # dynamic sizes stay -1
+    assert graph.params == sorted(
+        (v.name, shapes[v.name]) for v in block.vars if v.persistable and v.name not in ("feed", "fetch")
+    )
+    assert len(graph.params) > 100
 
 
 def test_the_parsers_read_what_paddle_writes(tmp_path):
@@ -88,9 +103,9 @@ def test_the_parsers_read_what_paddle_writes(tmp_path):
     model.weight.set_value(np.arange(6, dtype=np.float32).reshape(3, 2))
     model.bias.set_value(np.array([-1.5, 2.5], np.float32))
     save_inference(model, tmp_path, [None, 3])
-    names_in_program = pir_parameter_names(tmp_path / "inference.json")
-    assert names_in_program == ["bias", "weight"]
-    tensors = read_combined_params(tmp_path / "inference.pdiparams", names_in_program)
+    graph = read_program(tmp_path / "inference.json")
+    assert graph.params == [("bias", [2]), ("weight", [3, 2])] and graph.output_shape == [-1, 2]
+    tensors = read_combined_params(tmp_path / "inference.pdiparams", graph.param_names)
     assert np.array_equal(tensors["weight"], model.weight.numpy())
     assert np.array_equal(tensors["bias"], [-1.5, 2.5])
     with pytest.raises(

@@ -56,7 +56,7 @@ def test_garbage_graph_file_names_it(det_copy):
     """paddle itself crashes with a segmentation fault on this one."""
     graph = det_copy / "inference.pdmodel"
     graph.write_bytes(b"garbage" * 50)
-    with pytest.raises(ModelSourceError, match=rf"{graph}: not a Paddle inference program"):
+    with pytest.raises(ModelSourceError, match=rf"{graph}: damaged or not a Paddle inference program"):
         resolve_model_source(str(det_copy), "det")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ocrtrain import safe_pickle
 from ocrtrain.components import register
-from ocrtrain.models.weight_sources.paddle_files import legacy_persistable_names, read_combined_params
+from ocrtrain.models.weight_sources.paddle_files import read_combined_params, read_program
 from ocrtrain.models.weights import Weights, WeightsError
 
 
@@ -23,7 +23,7 @@ def read_legacy_dir(directory: Path, source: str | None = None) -> Weights:
                 f"{path}: missing; a legacy inference model needs .pdmodel, .pdiparams, .info"
             )
     pdmodel, params, info_file = files
-    stored = read_combined_params(params, legacy_persistable_names(pdmodel))
+    stored = read_combined_params(params, read_program(pdmodel).param_names)
     info = safe_pickle.load(info_file)
     if not isinstance(info, dict):
         raise WeightsError(f"{info_file}: not a parameter name map (a dict)")

@@ -1,5 +1,5 @@
-"""Reading Paddle's inference files without building a program: the parameter list of a program (legacy
-``.pdmodel`` protobuf or PIR ``.json``) and the combined ``.pdiparams`` tensor stream.
+"""Reading Paddle's inference files without paddle: what a program (legacy ``.pdmodel`` protobuf or PIR ``.json``)
+says about itself, and the combined ``.pdiparams`` tensor stream.
 
 The combined file stores the program's persistable variables one after another, sorted by name, each as a
 serialized LoDTensor: version (u32), LoD levels (u64, each a u64 size + data), tensor version (u32), the size of a
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,32 +54,86 @@ def _proto_fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
         yield key >> 3, value
 
 
-def legacy_persistable_names(pdmodel: Path) -> list[str]:
-    """Names of the persistable variables of block 0 of a legacy ProgramDesc (feed/fetch excluded), sorted."""
-    try:
-        block0 = next(v for f, v in _proto_fields(pdmodel.read_bytes()) if f == 1)
-        names = []
-        for field, var in _proto_fields(block0):
-            if field != 3:  # BlockDesc.vars
-                continue
-            attrs = dict(_proto_fields(var))
-            name = attrs[1].decode()
-            if attrs.get(3) and name not in ("feed", "fetch"):  # VarDesc.persistable
-                names.append(name)
-    except (ValueError, IndexError, KeyError, StopIteration, AttributeError, UnicodeDecodeError) as e:
-        raise WeightsError(f"{pdmodel}: damaged or not a Paddle program ({type(e).__name__}: {e})") from e
-    return sorted(names)
+def _signed(value: int) -> int:
+    """An int64 field, which protobuf stores as an unsigned varint (two's complement)."""
+    return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def pir_parameter_names(program_json: Path) -> list[str]:
-    """Names of the parameters of a PIR program (``inference.json``: the ``p`` ops of its first block), sorted."""
+def _tensor_desc(buf: bytes) -> tuple[int | None, list[int]]:
+    """(dtype code, dims) of a ``TensorDesc``; dims may come packed or one field each."""
+    dtype, dims = None, []
+    for field, value in _proto_fields(buf):
+        if field == 1:
+            dtype = value
+        elif field == 2 and isinstance(value, bytes):
+            j = 0
+            while j < len(value):
+                dim, j = _varint(value, j)
+                dims.append(_signed(dim))
+        elif field == 2:
+            dims.append(_signed(value))
+    return dtype, dims
+
+
+@dataclass(frozen=True)
+class ProgramGraph:
+    """What an inference program says about itself."""
+
+    output_shape: list[int]  # of the fetched output, -1 = dynamic
+    params: list[tuple[str, list[int]]]  # persistable (name, shape), sorted by name as .pdiparams stores them
+
+    @property
+    def param_names(self) -> list[str]:
+        return [name for name, _ in self.params]
+
+
+def _legacy_program(buf: bytes) -> ProgramGraph:
+    block0 = next(v for f, v in _proto_fields(buf) if f == 1)  # ProgramDesc.blocks[0]
+    shapes: dict[str, list[int]] = {}
+    persistable, fetched = [], []
+    for field, value in _proto_fields(block0):
+        if field == 3:  # BlockDesc.vars: VarDesc name (1), type (2), persistable (3)
+            var = dict(_proto_fields(value))
+            name = var[1].decode()
+            dense = dict(
+                _proto_fields(dict(_proto_fields(var.get(2, b""))).get(3, b""))
+            )  # VarType.dense_tensor
+            shapes[name] = _tensor_desc(dense.get(1, b""))[1]
+            if var.get(3) and name not in ("feed", "fetch"):
+                persistable.append(name)
+        elif field == 4:  # BlockDesc.ops: OpDesc type (3), inputs (1: parameter, arguments)
+            op = list(_proto_fields(value))
+            if any(f == 3 and v == b"fetch" for f, v in op):
+                first_input = next(v for f, v in op if f == 1)
+                fetched.append(next(v for f, v in _proto_fields(first_input) if f == 2).decode())
+    return ProgramGraph(shapes[fetched[0]], [(name, shapes[name]) for name in sorted(persistable)])
+
+
+def _pir_program(buf: bytes) -> ProgramGraph:
+    ops = json.loads(buf)["program"]["regions"][0]["blocks"][0]["ops"]
+    params = sorted((op["A"][3], list(op["O"]["TT"]["D"][1])) for op in ops if op["#"] == "p")
+    fetch = next(op for op in ops if op["#"].endswith(".fetch"))
+    return ProgramGraph(list(fetch["O"][0]["TT"]["D"][1]), params)
+
+
+def read_program(path: Path) -> ProgramGraph:
+    """The output shape and parameters of a Paddle inference program: PIR ``.json``, else legacy ``.pdmodel``."""
+    buf = Path(path).read_bytes()
+    if not buf:
+        raise WeightsError(f"{path}: empty file")
     try:
-        program = json.loads(program_json.read_text(encoding="utf-8"))
-        ops = program["program"]["regions"][0]["blocks"][0]["ops"]
-        return sorted(op["A"][3] for op in ops if op["#"] == "p")
-    except (ValueError, KeyError, IndexError, TypeError) as e:
+        return _pir_program(buf) if Path(path).suffix == ".json" else _legacy_program(buf)
+    except (
+        ValueError,
+        IndexError,
+        KeyError,
+        TypeError,
+        StopIteration,
+        AttributeError,
+        UnicodeDecodeError,
+    ) as e:
         raise WeightsError(
-            f"{program_json}: damaged or not a Paddle PIR program ({type(e).__name__}: {e})"
+            f"{path}: damaged or not a Paddle inference program ({type(e).__name__}: {e})"
         ) from e
 
 
@@ -94,18 +149,7 @@ def _read_one(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
     pos += 4
     if desc_size < 0 or pos + desc_size > len(buf):
         raise ValueError(f"tensor description of {desc_size} bytes at offset {pos}")
-    dtype, dims = None, []
-    for field, value in _proto_fields(buf[pos : pos + desc_size]):
-        if field == 1:
-            dtype = value
-        elif field == 2:  # dims: packed or not
-            if isinstance(value, bytes):
-                j = 0
-                while j < len(value):
-                    dim, j = _varint(value, j)
-                    dims.append(dim)
-            else:
-                dims.append(value)
+    dtype, dims = _tensor_desc(buf[pos : pos + desc_size])
     pos += desc_size
     if dtype not in _DTYPES:
         raise ValueError(f"unsupported tensor dtype code {dtype} at offset {pos}")

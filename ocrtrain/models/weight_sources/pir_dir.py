@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from ocrtrain.components import register
-from ocrtrain.models.weight_sources.paddle_files import pir_parameter_names, read_combined_params
+from ocrtrain.models.weight_sources.paddle_files import read_combined_params, read_program
 from ocrtrain.models.weights import Weights
 from ocrtrain.postprocess.ctc import CTCLabelDecode
 
@@ -37,5 +37,5 @@ class PirInferenceDir:
         params = directory / "inference.pdiparams"
         if not params.is_file():
             raise FileNotFoundError(f"{params}: missing; a Paddle inference model needs inference.pdiparams")
-        tensors = read_combined_params(params, pir_parameter_names(directory / "inference.json"))
+        tensors = read_combined_params(params, read_program(directory / "inference.json").param_names)
         return Weights(str(directory), tensors, characters=_characters(directory / "inference.yml"))
