@@ -35,6 +35,12 @@ def sort_reading_order(quads: list[np.ndarray], line_tol: float = 10.0) -> list[
     return idx
 
 
+def box_sides(poly: np.ndarray) -> tuple[float, float]:
+    """(short, long) side of the smallest rotated rectangle around a box: a word's height and length."""
+    width, height = cv2.minAreaRect(np.asarray(poly, dtype=np.float32).reshape(-1, 2))[1]
+    return (float(width), float(height)) if width <= height else (float(height), float(width))
+
+
 TALL_RATIO = 1.5  # a box at least this many times taller than wide holds vertical text
 
 

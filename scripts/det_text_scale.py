@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ocrtrain.crop import box_sides
 from ocrtrain.data.common import load_image, sample_rngs
 from ocrtrain.data.det_transforms import build_augment, train_geometry
 from ocrtrain.data.readers import read_labels
@@ -25,11 +25,7 @@ from ocrtrain.preprocess import det_resize_shape
 
 
 def word_heights(polys: list[np.ndarray], ignore: list[bool], scale: float = 1.0) -> list[float]:
-    return [
-        scale * min(cv2.minAreaRect(np.asarray(p, np.float32))[1])
-        for p, ign in zip(polys, ignore, strict=True)
-        if not ign
-    ]
+    return [scale * box_sides(p)[0] for p, ign in zip(polys, ignore, strict=True) if not ign]
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ocrtrain.crop import box_sides
 from ocrtrain.data.common import LabelError
 from ocrtrain.data.dictionary import CharDict, dictionary_report
 from ocrtrain.data.readers import label_kind, reader_for
@@ -115,7 +116,7 @@ def _split_stats(kind: str, entries: list[Entry], char_dict: CharDict, opts: Che
     stats: dict[str, Any] = {"lines": len(entries), "images": len({e.md5 for e in entries})}
     if kind == "det":
         boxes = [(p, t, i) for e in entries for p, t, i in zip(e.polys, e.texts, e.ignore, strict=True)]
-        sides = [sorted(cv2.minAreaRect(p.astype(np.float32))[1]) for p, _, _ in boxes]
+        sides = [box_sides(p) for p, _, _ in boxes]
         short, long = [s[0] for s in sides], [s[1] for s in sides]
         aspects = [
             b / a for a, b in zip(short, long, strict=True) if a >= 1

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from shapely.geometry import Polygon
 
+from ocrtrain.crop import box_sides
+
 IOU_THRESHOLD = 0.5
 DONT_CARE_OVERLAP = 0.5
 HEIGHT_EDGES = (8, 16, 32, 64)  # word-height buckets (px): under 8, 8-16, 16-32, 32-64, 64 and over
@@ -59,12 +61,7 @@ class GroundTruth:
 
     def care_heights(self) -> list[float]:
         """Each counted word's height: the short side of its smallest enclosing rotated rectangle."""
-        heights = []
-        for poly in self.care.polys:
-            corners = np.asarray(poly.minimum_rotated_rectangle.exterior.coords)[:4]
-            sides = np.linalg.norm(np.diff(corners, axis=0, append=corners[:1]), axis=1)
-            heights.append(round(float(sides.min()), 1))
-        return heights
+        return [round(box_sides(np.asarray(poly.exterior.coords)[:-1])[0], 1) for poly in self.care.polys]
 
 
 def _counts(matched: int, n_gt: int, n_det: int) -> dict[str, float]:
