@@ -25,11 +25,21 @@ def normalize_det(
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
+# no side of a detector input exceeds this (PaddleOCR 3.x's max_side_limit): a thin image under limit_type min would
+# otherwise be scaled to a size whose forward pass needs tens of GB (12 x 3000 px at 736/min: 736 x 184,000)
+DET_MAX_SIDE = 4000
+
+
+def _round32(size: float) -> int:
+    return max(int(round(size / 32) * 32), 32)
+
+
 def det_resize_shape(h: int, w: int, limit_side_len: int = 960, limit_type: str = "max") -> tuple[int, int]:
     """Target (h, w) of the detector input: scaled by the side limit, then rounded to multiples of 32.
 
     limit_type ``max`` shrinks so the longer side is at most ``limit_side_len``; ``min`` grows so the
-    shorter side is at least ``limit_side_len``; ``resize_long`` scales the longer side to exactly it.
+    shorter side is at least ``limit_side_len``; ``resize_long`` scales the longer side to exactly it. A result
+    with a side over ``DET_MAX_SIDE`` is scaled down to it, aspect kept.
     """
     if limit_type == "max":
         ratio = limit_side_len / max(h, w) if max(h, w) > limit_side_len else 1.0
@@ -40,8 +50,10 @@ def det_resize_shape(h: int, w: int, limit_side_len: int = 960, limit_type: str 
     else:
         raise ValueError(f"limit_type must be 'max', 'min' or 'resize_long', got {limit_type!r}")
     # truncate first, then round to a multiple of 32 (PaddleOCR's DetResizeForTest does the same)
-    new_h = max(int(round(int(h * ratio) / 32) * 32), 32)
-    new_w = max(int(round(int(w * ratio) / 32) * 32), 32)
+    new_h, new_w = _round32(int(h * ratio)), _round32(int(w * ratio))
+    if max(new_h, new_w) > DET_MAX_SIDE:
+        shrink = DET_MAX_SIDE / max(new_h, new_w)
+        new_h, new_w = _round32(new_h * shrink), _round32(new_w * shrink)
     return new_h, new_w
 
 
