@@ -152,12 +152,19 @@ def _resolve_models_uri(client: Any, uri: str) -> tuple[str, str]:
     return name, version
 
 
+def _is_inference_dir(path: Path) -> bool:
+    """An export: inference.yml beside a Paddle program's parameters or an ONNX graph (``export format=onnx``)."""
+    return (path / "inference.yml").is_file() and any(
+        (path / name).is_file() for name in ("inference.pdiparams", "inference.onnx")
+    )
+
+
 def _inference_dir(root: Path, uri: str) -> Path:
-    if (root / "inference.pdiparams").is_file():
-        return root
-    found = sorted(p.parent for p in root.rglob("inference.pdiparams"))
+    found = sorted(p.parent for p in root.rglob("inference.yml") if _is_inference_dir(p.parent))
     if not found:
-        raise ModelSourceError(f"{uri}: holds no exported inference model (no inference.pdiparams)")
+        raise ModelSourceError(
+            f"{uri}: holds no exported inference model (inference.yml with inference.pdiparams or inference.onnx)"
+        )
     return found[0]
 
 
@@ -191,6 +198,9 @@ def download_model(uri: str, store_uri: str | None = None) -> Path:
         except MlflowException as e:
             shutil.rmtree(staging, ignore_errors=True)
             raise ModelSourceError(f"{uri}: download failed: {e.message}") from None
+        except BaseException:  # interrupted or failed otherwise: no half download is left behind
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         (staging / COMPLETE_MARK).write_text(source, encoding="utf-8")
         shutil.rmtree(cached, ignore_errors=True)
         staging.rename(cached)  # atomic: a half-downloaded model is never taken for a cached one

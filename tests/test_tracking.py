@@ -251,3 +251,17 @@ def test_mlflow_models_serve_answers_ocr_requests(workspace, store):
 
     (expected,) = create_pipeline("OCR", det_model=str(workspace["export_dir"])).predict(str(IMAGE))
     assert result["rec_text"] == expected["rec_text"] and len(result["dt_polys"]) == len(expected["dt_polys"])
+
+
+def test_an_onnx_only_export_registers_and_loads_back_from_the_registry(workspace, store, tmp_path):
+    """Last in this file: its second export run would make the single-export assertions above ambiguous."""
+    from ocrtrain import create_pipeline
+
+    onnx_only = tmp_path / "onnx_only"
+    run_ok("export", "format=onnx", f"export_dir={onnx_only}", "register=demo-det-onnx", cwd=workspace["cwd"])
+    assert not (onnx_only / "inference.pdiparams").exists()
+    (local,) = create_pipeline("OCR", det_model=str(onnx_only), det_backend="onnxruntime").predict(str(IMAGE))
+    (registered,) = create_pipeline(
+        "OCR", det_model="models:/demo-det-onnx/1", det_backend="onnxruntime"
+    ).predict(str(IMAGE))
+    assert registered["dt_polys"] == local["dt_polys"] and registered["rec_text"] == local["rec_text"]
