@@ -8,7 +8,11 @@ import hydra
 from omegaconf import DictConfig
 
 from ocrtrain.cli import check_overrides, load_saved_pipeline, pipeline_file_argv, user_errors
-from ocrtrain.config_schema import NON_NEGATIVE_INT, POSITIVE_INT, POSITIVE_NUMBER, check_value
+from ocrtrain.config_schema import NON_NEGATIVE_INT, POSITIVE_INT, POSITIVE_NUMBER, check_value, rule
+
+PORT = rule(
+    "a TCP port (1-65535)", lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v < 65536
+)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="serve")
@@ -19,14 +23,14 @@ def main(cfg: DictConfig) -> None:
     from ocrtrain.pipeline import OCRPipeline
     from ocrtrain.service import ServiceLimits, create_app
 
-    for key, rule in (
-        ("port", POSITIVE_INT),
+    for key, check in (
+        ("port", PORT),
         ("workers", POSITIVE_INT),
         ("max_queue", NON_NEGATIVE_INT),
         ("max_body_mb", POSITIVE_NUMBER),
         ("timeout_s", POSITIVE_NUMBER),
     ):
-        check_value(key, cfg[key], rule)
+        check_value(key, cfg[key], check)
     pipeline_cfg = load_saved_pipeline(cfg)
     limits = ServiceLimits(
         workers=cfg.workers, max_queue=cfg.max_queue, max_body_mb=cfg.max_body_mb, timeout_s=cfg.timeout_s

@@ -140,3 +140,14 @@ def test_a_model_that_cannot_load_is_one_line_before_the_port_opens(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error:") and "missing" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("arg", "said"), [("port=70000", "a TCP port (1-65535)"), ("workers=0", "a positive integer")]
+)
+def test_the_serve_command_refuses_bad_limits_before_it_loads_anything(tmp_path, arg, said):
+    from conftest import run_module
+
+    proc = run_module("serve", arg, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert said in proc.stderr and arg.split("=")[0] in proc.stderr
