@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ocrtrain.components import build
 from ocrtrain.pipeline.configs import zoo_model_config
 from ocrtrain.pipeline.model_files import ModelSourceError
 from ocrtrain.preprocess import DET_MEAN, DET_STD
@@ -160,6 +161,22 @@ def rec_settings(meta: dict[str, Any], where: str) -> RecSettings:
     if not shape or len(shape) != 3:
         raise ModelSourceError(f"{where}: RecResizeImg.image_shape must be [3, height, width], got {shape}")
     return RecSettings(int(shape[1]), int(shape[2]), dict(post))
+
+
+def check_rec_classes(meta: dict[str, Any], where: str, output_shape: list[int]) -> None:
+    """A CTC graph scores the blank and each character the decoder knows (its dictionary, plus the space it appends
+    for ``use_space_char``): a dictionary of another size reads past the classes or decodes the wrong characters.
+    A dynamic class dimension (-1) is not checked."""
+    classes = output_shape[-1] if output_shape else -1
+    if classes < 0:
+        return
+    characters = build("postprocess", rec_settings(meta, where).postprocess).characters
+    if classes != len(characters) + 1:
+        raise ModelSourceError(
+            f"{where}: the dictionary (character_dict, with use_space_char's space) has {len(characters)} "
+            f"characters, so the model needs {len(characters) + 1} classes with the CTC blank, but its graph "
+            f"outputs {classes}: the dictionary of another model?"
+        )
 
 
 def cls_settings(meta: dict[str, Any], where: str) -> ClsSettings:

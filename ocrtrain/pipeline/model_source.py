@@ -22,11 +22,12 @@ from typing import Any
 
 import yaml
 
-from ocrtrain.pipeline.inference_settings import zoo_inference_yml
+from ocrtrain.pipeline.inference_settings import check_rec_classes, zoo_inference_yml
 from ocrtrain.pipeline.model_files import (
     ModelSource,
     ModelSourceError,
     check_params,
+    onnx_output_shape,
     read_graph,
     task_of_graph,
 )
@@ -101,6 +102,8 @@ def _from_onnx_directory(path: Path, text: str, task: str) -> ModelSource:
     if found is None:
         raise ModelSourceError(f"{meta_file}: says neither ocrtrain.task nor a known PostProcess.name")
     _check_role(found, task, text, f"says {meta_file.name}")
+    if task == "rec":
+        check_rec_classes(meta, str(meta_file), onnx_output_shape(path / "inference.onnx"))
     return ModelSource(text, task, None, None, meta, str(meta_file), onnx_file=path / "inference.onnx")
 
 
@@ -145,6 +148,8 @@ def _from_directory(path: Path, text: str, task: str) -> ModelSource:
             file=sys.stderr,
         )
         meta = zoo_inference_yml(LEGACY_DEFAULTS[task], task)
+    if task == "rec":
+        check_rec_classes(meta, str(meta_file), graph.output_shape)
     return ModelSource(text, task, model_file, params_file, meta, str(meta_file), onnx_file)
 
 
@@ -182,9 +187,11 @@ def resolve_model_source(spec: str | Path, task: str, backend: str = "paddle") -
         if entry.task != task:
             raise ModelSourceError(f"'{text}' is a {entry.task} model but was given as the {task} model")
         if entry.onnx_file and backend in (*ONNX_BACKENDS, "auto"):
-            settings = zoo_inference_yml(text, task)
+            settings, graph_file = zoo_inference_yml(text, task), zoo_onnx_file(text)
             origin = f"{text} (model config conf/{task}/{text}.yaml)"
-            return ModelSource(text, task, None, None, settings, origin, onnx_file=zoo_onnx_file(text))
+            if task == "rec":
+                check_rec_classes(settings, origin, onnx_output_shape(graph_file))
+            return ModelSource(text, task, None, None, settings, origin, onnx_file=graph_file)
         if entry.onnx_file or _wants_onnx_graph(backend):
             return _from_zoo_program(
                 text, task

@@ -8,9 +8,11 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 from conftest import REPO
 
 from ocrtrain import zoo
+from ocrtrain.pipeline.inference_settings import zoo_inference_yml
 from ocrtrain.pipeline.model_source import ModelSourceError, resolve_model_source
 
 
@@ -104,3 +106,44 @@ def test_legacy_rec_dir_without_inference_yml_asks_for_its_dictionary(tmp_path):
         ModelSourceError, match=r"inference.yml: missing: a rec model directory needs .* dictionary"
     ):
         resolve_model_source(str(target), "rec")
+
+
+def _rec_dir_with_dictionary(target, zoo_name: str, change: int, graph_files: dict[str, str]):
+    """An exported-style rec dir of the zoo model's graph files, its dictionary ``change`` entries shorter or
+    longer than the model's."""
+    target.mkdir()
+    for name, source in graph_files.items():
+        shutil.copy(source, target / name)
+    meta = zoo_inference_yml(zoo_name, "rec")
+    characters = meta["PostProcess"]["character_dict"]
+    meta["PostProcess"]["character_dict"] = (
+        characters[:change] if change < 0 else characters + [f"extra{i}" for i in range(change)]
+    )
+    (target / "inference.yml").write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
+    return target
+
+
+@pytest.mark.parametrize(("change", "needs"), [(-5, 6620), (5, 6630)])
+def test_a_dictionary_that_does_not_fit_the_rec_graph_is_refused(tmp_path, demo_dir, change, needs):
+    """Five entries short, decoding used to fail with an IndexError mid-run; five long, it read wrong text."""
+    shipped = zoo.zoo_model_dir("PP-OCRv4_mobile_rec")
+    rec_dir = _rec_dir_with_dictionary(
+        tmp_path / "rec",
+        "PP-OCRv4_mobile_rec",
+        change,
+        {name: shipped / name for name in ("inference.pdmodel", "inference.pdiparams")},
+    )
+    proc = run_infer(f"input={demo_dir / 'images' / 'img_11.jpg'}", f"rec_model={rec_dir}", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"error: {rec_dir / 'inference.yml'}: ")
+    assert f"model needs {needs} classes" in line and "graph outputs 6625" in line
+
+
+def test_a_dictionary_that_does_not_fit_an_onnx_rec_graph_is_refused(tmp_path):
+    pytest.importorskip("onnx")
+    rec_dir = _rec_dir_with_dictionary(
+        tmp_path / "rec", "PP-OCRv6_tiny_rec", -5, {"inference.onnx": zoo.zoo_onnx_file("PP-OCRv6_tiny_rec")}
+    )
+    with pytest.raises(ModelSourceError, match=r"inference\.yml: .* needs 6901 classes .* outputs 6906"):
+        resolve_model_source(str(rec_dir), "rec", "onnxruntime")
