@@ -118,20 +118,18 @@ def pipeline_file_argv(argv: list[str]) -> list[str]:
 
 
 def load_saved_pipeline(cfg: DictConfig) -> DictConfig:
-    """``cfg.pipeline``, with a saved pipeline file (``pipeline=my_ocr.yaml``) merged in under the command line,
-    and the entrypoint's shortcuts (``device=``, ``det_model=``, ``rec_model=``) over both."""
+    """``cfg.pipeline``, or a saved pipeline file (``pipeline=my_ocr.yaml``) under the command line's
+    ``pipeline.*`` values, with the entrypoint's shortcuts (``device=``, ``det_model=``, ``rec_model=``) over both;
+    checked by ``load_pipeline_config``."""
     from hydra.core.hydra_config import HydraConfig
 
     from ocrtrain.pipeline import load_pipeline_config
 
-    pipeline_cfg = cfg.pipeline
-    if cfg.get("pipeline_file"):
-        command_line = [o for o in HydraConfig.get().overrides.task if o.startswith("pipeline.")]
-        dotlist = [o.removeprefix("pipeline.") for o in command_line]
-        pipeline_cfg = OmegaConf.merge(
-            load_pipeline_config(cfg.pipeline_file), OmegaConf.from_dotlist(dotlist)
-        )
-    for key in ("device", "det_model", "rec_model"):
-        if cfg[key] is not None:
-            pipeline_cfg[key] = cfg[key]
-    return pipeline_cfg
+    shortcuts = {key: cfg[key] for key in ("device", "det_model", "rec_model") if cfg[key] is not None}
+    if not cfg.get("pipeline_file"):
+        return load_pipeline_config(cfg.pipeline, **shortcuts)
+    command_line = [o for o in HydraConfig.get().overrides.task if o.startswith("pipeline.")]
+    given = OmegaConf.to_container(
+        OmegaConf.from_dotlist([o.removeprefix("pipeline.") for o in command_line])
+    )
+    return load_pipeline_config(cfg.pipeline_file, **{**given, **shortcuts})

@@ -25,6 +25,9 @@ def normalize_det(
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
+# the detector's resize rules (``limit_type``), described at det_resize_shape
+LIMIT_TYPES = ("max", "min", "resize_long")
+
 # no side of a detector input exceeds this (PaddleOCR 3.x's max_side_limit): a thin image under limit_type min would
 # otherwise be scaled to a size whose forward pass needs tens of GB (12 x 3000 px at 736/min: 736 x 184,000)
 DET_MAX_SIDE = 4000
@@ -48,7 +51,7 @@ def det_resize_shape(h: int, w: int, limit_side_len: int = 960, limit_type: str 
     elif limit_type == "resize_long":
         ratio = limit_side_len / max(h, w)
     else:
-        raise ValueError(f"limit_type must be 'max', 'min' or 'resize_long', got {limit_type!r}")
+        raise ValueError(f"limit_type must be one of {', '.join(LIMIT_TYPES)}, got {limit_type!r}")
     # truncate first, then round to a multiple of 32 (PaddleOCR's DetResizeForTest does the same)
     new_h, new_w = _round32(int(h * ratio)), _round32(int(w * ratio))
     if max(new_h, new_w) > DET_MAX_SIDE:

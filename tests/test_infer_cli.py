@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
+import pytest
 import yaml
 from conftest import REPO
+
+from ocrtrain.config_schema import ConfigError
+from ocrtrain.pipeline import load_pipeline_config
 
 
 def run_infer(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -72,3 +77,32 @@ def test_missing_input_file_is_one_clear_line(tmp_path):
     proc = run_infer(f"input={tmp_path / 'missing.png'}", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"error: {tmp_path / 'missing.png'}: no such file" in proc.stderr
+
+
+def test_pipeline_settings_are_checked_when_the_config_is_loaded(demo_dir, tmp_path):
+    """A typo in a saved pipeline file used to be ignored silently, and bad values crashed mid-run (division by zero,
+    range()) or found nothing; now each is one line naming the key (and the file and line)."""
+    image = demo_dir / "images" / "img_1.jpg"
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("rec_batch_size: 4\ndet_box_thres: 0.99\n")
+    proc = run_infer(f"pipeline={typo}", f"input={image}", "save_path=null", f"hydra.run.dir={tmp_path}/a")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"error: {typo.resolve()}:2: det_box_thres: unknown setting (did you mean det_box_thresh?)"
+    ]
+    proc = run_infer("pipeline.rec_width_multiple=0", f"input={image}", f"hydra.run.dir={tmp_path}/b")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "error: pipeline.rec_width_multiple: must be a positive integer, got 0"
+    ]
+
+    bad_value = tmp_path / "bad_value.yaml"
+    bad_value.write_text("det_box_thresh: abc\n")
+    with pytest.raises(ConfigError, match=rf"^{bad_value}:1: det_box_thresh: must be a number in \[0, 1\]"):
+        load_pipeline_config(bad_value)
+    for key, value, says in [
+        ("rec_batch_size", 0, "must be a positive integer, got 0"),
+        ("det_limit_side_len", 0, "must be a positive integer or null, got 0"),
+        ("det_limit_type", "maximum", "must be one of max, min, resize_long or null"),
+        ("use_textline_orientation", "yes", "must be true or false, got 'yes'"),
+    ]:
+        with pytest.raises(ConfigError, match=rf"^pipeline\.{key}: {re.escape(says)}"):
+            load_pipeline_config("OCR", **{key: value})

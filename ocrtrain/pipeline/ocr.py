@@ -12,21 +12,97 @@ from omegaconf import DictConfig, OmegaConf
 
 from ocrtrain.components import build
 from ocrtrain.config import compose
+from ocrtrain.config_schema import (
+    BOOLEAN,
+    BOOLEAN_OR_NULL,
+    POSITIVE_INT,
+    POSITIVE_INT_OR_NULL,
+    POSITIVE_NUMBER,
+    POSITIVE_NUMBER_OR_NULL,
+    TEXT,
+    TEXT_OR_NULL,
+    UNIT_INTERVAL,
+    UNIT_INTERVAL_OR_NULL,
+    ConfigError,
+    Rule,
+    check_known,
+    check_rules,
+    in_yaml_file,
+    one_of,
+)
 from ocrtrain.crop import CROP_MODES, sort_reading_order, turn_upright
 from ocrtrain.pipeline.inference_settings import cls_settings, det_settings, rec_settings
 from ocrtrain.pipeline.inputs import iter_inputs
 from ocrtrain.pipeline.model_source import resolve_model_source
-from ocrtrain.pipeline.predictor import load_predictor
+from ocrtrain.pipeline.predictor import BACKENDS, load_predictor
 from ocrtrain.pipeline.result import OCRResult
-from ocrtrain.preprocess import normalize_det, resize_det, resize_norm_rec
+from ocrtrain.postprocess.db import SCORE_MODES
+from ocrtrain.preprocess import LIMIT_TYPES, normalize_det, resize_det, resize_norm_rec
 
 PIPELINE_CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "pipeline"
+
+_ENGINES = ("auto", *BACKENDS)
+# every pipeline setting (conf/pipeline/OCR.yaml) and what its value must be; devices and model specs are checked
+# further where they are parsed
+PIPELINE_RULES: dict[str, Rule] = {
+    "device": TEXT,
+    "backend": one_of(_ENGINES),
+    "cpu_threads": POSITIVE_INT,
+    "enable_mkldnn": BOOLEAN,
+    "url_deadline_s": POSITIVE_NUMBER,
+    "det_model": TEXT,
+    "det_device": TEXT_OR_NULL,
+    "det_backend": one_of(_ENGINES, nullable=True),
+    "det_limit_side_len": POSITIVE_INT_OR_NULL,
+    "det_limit_type": one_of(LIMIT_TYPES, nullable=True),
+    "det_thresh": UNIT_INTERVAL_OR_NULL,
+    "det_box_thresh": UNIT_INTERVAL_OR_NULL,
+    "det_unclip_ratio": POSITIVE_NUMBER_OR_NULL,
+    "det_max_candidates": POSITIVE_INT_OR_NULL,
+    "det_score_mode": one_of(SCORE_MODES, nullable=True),
+    "det_use_dilation": BOOLEAN_OR_NULL,
+    "crop_mode": one_of(CROP_MODES),
+    "rec_model": TEXT,
+    "rec_device": TEXT_OR_NULL,
+    "rec_backend": one_of(_ENGINES, nullable=True),
+    "rec_batch_size": POSITIVE_INT,
+    "rec_image_height": POSITIVE_INT_OR_NULL,
+    "rec_image_width": POSITIVE_INT_OR_NULL,
+    "rec_width_multiple": POSITIVE_INT,
+    "rec_score_thresh": UNIT_INTERVAL,
+    "rec_tall_crops_both_ways": BOOLEAN,
+    "use_textline_orientation": BOOLEAN,
+    "textline_orientation_model": TEXT,
+    "textline_orientation_batch_size": POSITIVE_INT,
+    "textline_orientation_thresh": UNIT_INTERVAL,
+}
+
+
+def check_pipeline_settings(node: Any, prefix: str) -> None:
+    """Every key of ``node`` is a pipeline setting and every value passes its rule (:data:`PIPELINE_RULES`)."""
+    check_known(node, PIPELINE_RULES, prefix)
+    check_rules(node, PIPELINE_RULES, prefix)
+
+
+def _load_pipeline_file(path: Path) -> DictConfig:
+    """A saved pipeline config, or the ``pipeline`` node of an ``ocrtrain.infer --cfg job`` dump, checked: an
+    error names the file, the line and the key."""
+    loaded = OmegaConf.load(path)
+    if not isinstance(loaded, DictConfig):
+        raise ConfigError(f"{path}: expected a mapping of pipeline settings, got a list")
+    nested = isinstance(loaded.get("pipeline"), DictConfig)
+    try:
+        check_pipeline_settings(loaded.pipeline if nested else loaded, "pipeline" if nested else "")
+    except ConfigError as e:
+        raise in_yaml_file(path, e) from None
+    return loaded.pipeline if nested else loaded
 
 
 def load_pipeline_config(
     config: str | Path | dict | DictConfig | None = None, **overrides: Any
 ) -> DictConfig:
-    """Defaults of ``conf/pipeline/OCR.yaml``, then ``config`` (a name, a YAML file or a mapping), then ``overrides``.
+    """Defaults of ``conf/pipeline/OCR.yaml``, then ``config`` (a name, a YAML file or a mapping), then ``overrides``;
+    an unknown key or a value of the wrong kind is a :class:`ConfigError` naming it (and the file and line).
 
     A YAML file may be a pipeline config or a whole ``ocrtrain.infer --cfg job`` dump (its ``pipeline`` node is used).
     """
@@ -34,22 +110,19 @@ def load_pipeline_config(
     if isinstance(config, (str, Path)) and str(config) != "OCR":
         path = Path(config)
         if path.is_file():
-            loaded = OmegaConf.load(path)
+            loaded = _load_pipeline_file(path)
         elif (PIPELINE_CONF_DIR / f"{config}.yaml").is_file():  # packaged: composed, as its defaults may say
             loaded = compose(f"pipeline/{config}").pipeline
         else:
             raise FileNotFoundError(
                 f"pipeline config '{config}': no such file, and not a packaged pipeline name"
             )
-        cfg = OmegaConf.merge(
-            cfg, loaded.get("pipeline", loaded) if isinstance(loaded, DictConfig) else loaded
-        )
+        cfg = OmegaConf.merge(cfg, loaded)
     elif isinstance(config, (dict, DictConfig)):
         cfg = OmegaConf.merge(cfg, config)
-    unknown = sorted(set(overrides) - set(cfg))
-    if unknown:
-        raise KeyError(f"unknown pipeline option(s) {unknown}; known: {sorted(cfg)}")
-    return OmegaConf.merge(cfg, overrides)
+    cfg = OmegaConf.merge(cfg, overrides)
+    check_pipeline_settings(cfg, "pipeline")
+    return cfg
 
 
 def _given(value: Any, default: Any) -> Any:
@@ -67,7 +140,8 @@ def _db_config(model_values: dict[str, Any], cfg: DictConfig) -> dict[str, Any]:
 
 
 class OCRPipeline:
-    """Text detection (DB) + recognition (CTC) with the shipped PP-OCRv4 weights or the user's own models."""
+    """Text detection (DB) + recognition (CTC) with the shipped PP-OCRv4 weights or the user's own models; ``cfg``
+    comes from :func:`load_pipeline_config`, which checks it."""
 
     def __init__(self, cfg: DictConfig):
         self.cfg = cfg
@@ -100,8 +174,6 @@ class OCRPipeline:
             int(_given(cfg.rec_image_width, rec.image_width)),
         )
         self.decode = build("postprocess", rec.postprocess)
-        if cfg.crop_mode not in CROP_MODES:
-            raise ValueError(f"crop_mode={cfg.crop_mode}: must be one of {', '.join(CROP_MODES)}")
         self.crop = CROP_MODES[cfg.crop_mode]
         self.cls = None
         if cfg.use_textline_orientation:

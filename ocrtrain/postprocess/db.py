@@ -12,6 +12,9 @@ from shapely.geometry import Polygon
 from ocrtrain.components import register
 from ocrtrain.crop import order_quad
 
+# how a box is scored: "fast" over its quad, "slow" over its exact contour
+SCORE_MODES = ("fast", "slow")
+
 
 @register("postprocess", "DBPostProcess")
 @dataclass(frozen=True)
@@ -74,8 +77,8 @@ class Candidate:
 
 def db_candidates(prob: np.ndarray, cfg: DBPostProcess = DBPostProcess()) -> list[Candidate]:
     """The kernel regions of ``prob`` at ``cfg.thresh`` (``max_candidates``, ``min_size``, ``score_mode`` apply)."""
-    if cfg.score_mode not in ("fast", "slow"):
-        raise ValueError(f"score_mode must be 'fast' or 'slow', got {cfg.score_mode!r}")
+    if cfg.score_mode not in SCORE_MODES:
+        raise ValueError(f"score_mode must be one of {', '.join(SCORE_MODES)}, got {cfg.score_mode!r}")
     bitmap = (prob > cfg.thresh).astype(np.uint8)
     if cfg.use_dilation:
         bitmap = cv2.dilate(bitmap, np.ones((2, 2), np.uint8))

@@ -116,5 +116,7 @@ def test_pretrained_model_names_and_roles(tmp_path):
         create_pipeline("OCR", det_model="PP-OCRv9_det")
     with pytest.raises(ModelSourceError, match="not an inference model directory"):
         create_pipeline("OCR", det_model=str(tmp_path))
-    with pytest.raises(KeyError, match="unknown pipeline option"):
+    with pytest.raises(
+        ValueError, match=r"pipeline\.det_treshold: unknown setting \(did you mean pipeline\.det_thresh\?"
+    ):
         create_pipeline("OCR", det_treshold=0.2)
