@@ -13,15 +13,16 @@ from ocrtrain.cli import check_overrides, load_saved_pipeline, pipeline_file_arg
 @hydra.main(version_base="1.3", config_path="conf", config_name="infer")
 @user_errors
 def main(cfg: DictConfig) -> None:
-    from ocrtrain.pipeline import OCRPipeline
+    from ocrtrain.pipeline import OCRPipeline, ResultWriter
 
     pipeline_cfg = load_saved_pipeline(cfg)
+    writer = ResultWriter(cfg.save_path) if cfg.save_path else None
     pipe = OCRPipeline(pipeline_cfg)
     inputs = OmegaConf.to_container(cfg.input) if OmegaConf.is_list(cfg.input) else cfg.input
     for res in pipe.predict(inputs):
         res.print()
-        if cfg.save_path:
-            json_file, img_file = res.save_to_json(cfg.save_path), res.save_to_img(cfg.save_path)
+        if writer is not None:
+            json_file, img_file = writer.save(res)
             print(f"saved {json_file} and {img_file}", file=sys.stderr)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 
@@ -33,6 +34,36 @@ def test_infer_prints_result_and_saves_files(demo_dir, tmp_path):
     assert printed["img_path"] == str(image) and "Carpark" in printed["rec_text"]
     assert (tmp_path / "img_1_ocr.json").is_file() and (tmp_path / "img_1_ocr.png").is_file()
     assert (tmp_path / "run" / ".hydra" / "config.yaml").is_file()
+
+
+def test_inputs_of_the_same_name_keep_both_results_and_save_path_is_a_folder(demo_dir, tmp_path):
+    """x.jpg and x.png used to be saved under one name, the second result overwriting the first."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(demo_dir / "images" / "img_1.jpg", photos / "x.jpg")
+    shutil.copy(demo_dir / "images" / "img_11.jpg", photos / "x.png")  # a JPEG named .png still decodes
+    out = tmp_path / "out" / "res.png"  # a folder, though its name has a suffix
+    proc = run_infer(f"input={photos}", f"save_path={out}", f"hydra.run.dir={tmp_path}/run")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "x_ocr.json",
+        "x_ocr.png",
+        "x_png_ocr.json",
+        "x_png_ocr.png",
+    ]
+    saved = {f: json.loads((out / f).read_text("utf-8")) for f in ("x_ocr.json", "x_png_ocr.json")}
+    assert saved["x_ocr.json"]["img_path"] == str(photos / "x.jpg")
+    assert saved["x_png_ocr.json"]["img_path"] == str(photos / "x.png")
+    assert "Carpark" in saved["x_ocr.json"]["rec_text"] and saved["x_png_ocr.json"]["rec_text"]
+
+    existing = tmp_path / "res.json"
+    existing.write_text("{}")
+    proc = run_infer(f"input={photos / 'x.jpg'}", f"save_path={existing}", f"hydra.run.dir={tmp_path}/run2")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"error: save_path={existing}: is an existing file; save_path is the folder the results go to "
+        "(<input name>_ocr.json and .png)"
+    ]
+    assert existing.read_text() == "{}"
 
 
 def test_saved_pipeline_config_loads_back_and_command_line_wins(demo_dir, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -31,12 +32,17 @@ def font_path() -> str:
     return str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf")
 
 
-def _target_file(save_path: str | Path, img_path: str | None, suffix: str) -> Path:
-    """A directory (existing, or given without a suffix) gets a file named after the input."""
+def _input_file_name(img_path: str | None) -> Path:
+    """The input's file name (a URL's without its query); ``result`` for an array."""
+    return Path(Path(img_path.split("?")[0]).name if img_path else "result")
+
+
+def _target_file(save_path: str | Path, img_path: str | None, suffix: str, name: str | None) -> Path:
+    """A directory (existing, or given without a suffix) gets a file ``<name>_ocr<suffix>``, ``name`` being the
+    input's stem unless given."""
     path = Path(save_path)
     if path.is_dir() or path.suffix == "":
-        stem = (Path(img_path.split("?")[0]).stem if img_path else "") or "result"
-        path = path / f"{stem}_ocr{suffix}"
+        path = path / f"{name or _input_file_name(img_path).stem or 'result'}_ocr{suffix}"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -58,8 +64,10 @@ class OCRResult(dict):
     def print(self, format_json: bool = True, indent: int = 4, ensure_ascii: bool = False) -> None:
         print(self.to_json_str(indent, ensure_ascii) if format_json else dict(self))
 
-    def save_to_json(self, save_path: str | Path, indent: int = 4, ensure_ascii: bool = False) -> Path:
-        target = _target_file(save_path, self["img_path"], ".json")
+    def save_to_json(
+        self, save_path: str | Path, indent: int = 4, ensure_ascii: bool = False, *, name: str | None = None
+    ) -> Path:
+        target = _target_file(save_path, self["img_path"], ".json", name)
         target.write_text(self.to_json_str(indent, ensure_ascii) + "\n", encoding="utf-8")
         return target
 
@@ -88,8 +96,40 @@ class OCRResult(dict):
         canvas.paste(right, (w, 0))
         return cv2.cvtColor(np.asarray(canvas), cv2.COLOR_RGB2BGR)
 
-    def save_to_img(self, save_path: str | Path) -> Path:
-        target = _target_file(save_path, self["img_path"], ".png")
+    def save_to_img(self, save_path: str | Path, *, name: str | None = None) -> Path:
+        target = _target_file(save_path, self["img_path"], ".png", name)
         if not cv2.imwrite(str(target), self.visualize()):
             raise OSError(f"{target}: could not write the visualisation")
         return target
+
+
+class ResultWriter:
+    """Where one run's results go: ``<stem>_ocr.json`` and ``<stem>_ocr.png`` in the ``save_path`` folder, named
+    after each input; a later input of the same stem gets its extension in the name (``x_png_ocr.json``), then a
+    number, so that no result of the run overwrites an earlier one."""
+
+    def __init__(self, save_path: str | Path):
+        self.folder = Path(save_path)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise ValueError(
+                f"save_path={save_path}: is an existing file; save_path is the folder the results go to "
+                "(<input name>_ocr.json and .png)"
+            )
+        self._taken: set[str] = set()
+
+    def _name(self, img_path: str | None) -> str:
+        file_name = _input_file_name(img_path)
+        stem, extension = file_name.stem or "result", file_name.suffix.lstrip(".")
+        with_extension = f"{stem}_{extension}" if extension else stem
+        candidates = itertools.chain(
+            [stem, with_extension], (f"{with_extension}_{i}" for i in itertools.count(2))
+        )
+        name = next(c for c in candidates if c not in self._taken)
+        self._taken.add(name)
+        return name
+
+    def save(self, result: OCRResult) -> tuple[Path, Path]:
+        """Write ``result`` as JSON and as a picture; the two files written."""
+        name = self._name(result["img_path"])
+        self.folder.mkdir(parents=True, exist_ok=True)  # a folder, even when its name has a suffix
+        return result.save_to_json(self.folder, name=name), result.save_to_img(self.folder, name=name)
