@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+import warnings
 from pathlib import Path
 
 import cv2
@@ -10,6 +12,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+# the largest image ocrtrain decodes, in pixels: PIL's default limit (~89.5 MP, e.g. 9459 x 9459; 268 MB as BGR
+# uint8). A few KB of PNG can declare far more; every image is measured from its header before it is decoded.
+MAX_IMAGE_PIXELS = 89_478_485
 
 
 def worker_message(message: str, error_type: type) -> str:
@@ -55,13 +61,44 @@ def to_bgr(img: np.ndarray, source: str = "array") -> np.ndarray:
     raise ImageError(f"{source}: unsupported image shape {img.shape}; expected HxW, HxWx1, HxWx3 or HxWx4")
 
 
+def _too_large(source: str, pixels: str) -> ImageError:
+    return ImageError(f"{source}: image too large ({pixels} pixels; the limit is {MAX_IMAGE_PIXELS:,})")
+
+
+def _check_pixels(width: int, height: int, source: str) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise _too_large(source, f"{width}x{height} = {width * height:,}")
+
+
+def header_size(image: Path | bytes, source: str) -> tuple[int, int] | None:
+    """(width, height) read from the image's header by PIL, which decodes no pixels; None for a header PIL cannot
+    read (OpenCV may still decode the image). An image past :data:`MAX_IMAGE_PIXELS` is an ImageError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit below speaks for it
+            with Image.open(image if isinstance(image, Path) else io.BytesIO(image)) as img:
+                width, height = img.size
+    except Image.DecompressionBombError as e:  # past twice its limit PIL refuses before giving the size
+        pixels = re.search(r"\((\d+) pixels\)", str(e))
+        raise _too_large(
+            source, f"{int(pixels[1]):,}" if pixels else f"over {2 * MAX_IMAGE_PIXELS:,}"
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return None
+    _check_pixels(width, height, source)
+    return width, height
+
+
 def decode_image(data: bytes, source: str) -> np.ndarray:
-    """Decode encoded image bytes (png, jpg, bmp, tiff, webp...) to BGR uint8."""
+    """Decode encoded image bytes (png, jpg, bmp, tiff, webp...) to BGR uint8; an image past
+    :data:`MAX_IMAGE_PIXELS` is refused from its header, before its pixels are decoded."""
     if not data:
         raise ImageError(f"{source}: empty file (0 bytes)")
+    header_size(data, source)
     img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ImageError(f"{source}: not a readable image (OpenCV could not decode {len(data)} bytes)")
+    _check_pixels(img.shape[1], img.shape[0], source)  # a format only OpenCV reads has had no header check
     return to_bgr(img, source)
 
 
@@ -85,20 +122,14 @@ def probe_image(image: Path | bytes, source: str) -> str | None:
             return f"{source}: no such file" if not image.exists() else f"{source}: not a file"
         if image.stat().st_size == 0:
             return f"{source}: empty file (0 bytes)"
-        opened = image
-    else:
-        if not image:
-            return f"{source}: empty (0 bytes)"
-        opened = io.BytesIO(image)
+    elif not image:
+        return f"{source}: empty (0 bytes)"
     try:
-        with Image.open(opened) as img:
-            width, height = img.size
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        # formats OpenCV reads and PIL does not are rare: only those pay for a full decode
-        data = image.read_bytes() if isinstance(image, Path) else image
-        if cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) is None:
-            return f"{source}: not a readable image ({e})"
-        return None
-    if width == 0 or height == 0:
-        return f"{source}: zero-size image ({width}x{height})"
+        size = header_size(image, source)
+        if size is None:  # formats OpenCV reads and PIL does not are rare: only those pay for a full decode
+            decode_image(image.read_bytes() if isinstance(image, Path) else image, source)
+    except ImageError as e:
+        return str(e)
+    if size is not None and 0 in size:
+        return f"{source}: zero-size image ({size[0]}x{size[1]})"
     return None
