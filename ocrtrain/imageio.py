@@ -42,6 +42,10 @@ class ImageError(ValueError):
         super().__init__(worker_message(str(message), type(self)))
 
 
+class ImageTooLargeError(ImageError):
+    """An image with more pixels than allowed (:data:`MAX_IMAGE_PIXELS`, or a lower limit of the caller's)."""
+
+
 def to_bgr(img: np.ndarray, source: str = "array") -> np.ndarray:
     """Convert grayscale (HxW or HxWx1), BGRA and 16-bit images to HxWx3 uint8 BGR; reject empty ones."""
     if not isinstance(img, np.ndarray):
@@ -61,18 +65,21 @@ def to_bgr(img: np.ndarray, source: str = "array") -> np.ndarray:
     raise ImageError(f"{source}: unsupported image shape {img.shape}; expected HxW, HxWx1, HxWx3 or HxWx4")
 
 
-def _too_large(source: str, pixels: str) -> ImageError:
-    return ImageError(f"{source}: image too large ({pixels} pixels; the limit is {MAX_IMAGE_PIXELS:,})")
+def _too_large(source: str, pixels: str, max_pixels: int) -> ImageTooLargeError:
+    return ImageTooLargeError(f"{source}: image too large ({pixels} pixels; the limit is {max_pixels:,})")
 
 
-def _check_pixels(width: int, height: int, source: str) -> None:
-    if width * height > MAX_IMAGE_PIXELS:
-        raise _too_large(source, f"{width}x{height} = {width * height:,}")
+def _check_pixels(width: int, height: int, source: str, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise _too_large(source, f"{width}x{height} = {width * height:,}", max_pixels)
 
 
-def header_size(image: Path | bytes, source: str) -> tuple[int, int] | None:
+def header_size(
+    image: Path | bytes, source: str, max_pixels: int = MAX_IMAGE_PIXELS
+) -> tuple[int, int] | None:
     """(width, height) read from the image's header by PIL, which decodes no pixels; None for a header PIL cannot
-    read (OpenCV may still decode the image). An image past :data:`MAX_IMAGE_PIXELS` is an ImageError."""
+    read (OpenCV may still decode the image). An image past ``max_pixels`` (at most :data:`MAX_IMAGE_PIXELS`) is an
+    ImageTooLargeError."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit below speaks for it
@@ -81,24 +88,27 @@ def header_size(image: Path | bytes, source: str) -> tuple[int, int] | None:
     except Image.DecompressionBombError as e:  # past twice its limit PIL refuses before giving the size
         pixels = re.search(r"\((\d+) pixels\)", str(e))
         raise _too_large(
-            source, f"{int(pixels[1]):,}" if pixels else f"over {2 * MAX_IMAGE_PIXELS:,}"
+            source,
+            f"{int(pixels[1]):,}" if pixels else f"over {2 * MAX_IMAGE_PIXELS:,}",
+            max_pixels,
         ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return None
-    _check_pixels(width, height, source)
+    _check_pixels(width, height, source, max_pixels)
     return width, height
 
 
-def decode_image(data: bytes, source: str) -> np.ndarray:
-    """Decode encoded image bytes (png, jpg, bmp, tiff, webp...) to BGR uint8; an image past
-    :data:`MAX_IMAGE_PIXELS` is refused from its header, before its pixels are decoded."""
+def decode_image(data: bytes, source: str, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Decode encoded image bytes (png, jpg, bmp, tiff, webp...) to BGR uint8; an image past ``max_pixels`` (at
+    most :data:`MAX_IMAGE_PIXELS`) is refused from its header, before its pixels are decoded."""
     if not data:
         raise ImageError(f"{source}: empty file (0 bytes)")
-    header_size(data, source)
+    header_size(data, source, max_pixels)
     img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ImageError(f"{source}: not a readable image (OpenCV could not decode {len(data)} bytes)")
-    _check_pixels(img.shape[1], img.shape[0], source)  # a format only OpenCV reads has had no header check
+    # a format only OpenCV reads has had no header check
+    _check_pixels(img.shape[1], img.shape[0], source, max_pixels)
     return to_bgr(img, source)
 
 

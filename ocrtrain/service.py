@@ -6,9 +6,10 @@
 - ``GET /health``: ``{"status": "ok", ...}`` with the models served and the requests in flight.
 
 Every error is JSON ``{"error": "...", "status": <code>}``: 400 for a body that is not a usable image, 413 over
-``max_body_mb``, 415 for another content type, 503 when ``workers`` requests run and ``max_queue`` more wait (a
-burst queues up to that bound instead of growing memory), 504 past ``timeout_s``. Each worker thread owns one
-pipeline: paddle predictors are not safe to share between threads.
+``max_body_mb`` or for an image over ``max_pixels`` (read from its header before the request is admitted; only the
+worker that runs a request decodes its pixels), 415 for another content type, 503 when ``workers`` requests run and
+``max_queue`` more wait (a burst queues up to that bound instead of growing memory), 504 past ``timeout_s``. Each
+worker thread owns one pipeline: paddle predictors are not safe to share between threads.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ocrtrain.imageio import ImageError, decode_image
+from ocrtrain.imageio import MAX_IMAGE_PIXELS, ImageError, ImageTooLargeError, decode_image, header_size
 
 
 @dataclass
@@ -40,6 +41,7 @@ class ServiceLimits:
     max_queue: int = 16  # requests waiting for a worker before new ones get 503
     max_body_mb: float = 16.0
     timeout_s: float = 60.0  # from arrival to answer, queueing included
+    max_pixels: int = MAX_IMAGE_PIXELS  # larger images are refused from their header (41 KB of PNG: 144 MP)
 
 
 class HTTPError(Exception):
@@ -132,15 +134,17 @@ class PipelinePool:
     def _build(self, make_pipeline: Any) -> None:
         self._local.pipeline = make_pipeline()
 
-    def _run(self, img: Any, name: str | None) -> dict[str, Any]:
+    def _run(self, data: bytes, name: str | None) -> dict[str, Any]:
+        img = decode_image(data, name or "request body", self.limits.max_pixels)
         return dict(self._local.pipeline.predict_image(img, name))
 
-    async def predict(self, img: Any, name: str | None, deadline: float) -> dict[str, Any]:
+    async def predict(self, data: bytes, name: str | None, deadline: float) -> dict[str, Any]:
+        """The result for an encoded image, decoded and read by a worker once the request is admitted."""
         if self.admitted >= self.limits.workers + self.limits.max_queue:
             raise HTTPError(503, f"busy: {self.admitted} requests in flight; retry later")
         self.admitted += 1
         try:
-            future = asyncio.get_running_loop().run_in_executor(self.executor, self._run, img, name)
+            future = asyncio.get_running_loop().run_in_executor(self.executor, self._run, data, name)
             try:
                 return await asyncio.wait_for(future, max(deadline - time.monotonic(), 0.001))
             except asyncio.TimeoutError:
@@ -159,10 +163,12 @@ def create_app(make_pipeline: Any, limits: ServiceLimits, info: dict[str, Any] |
         try:
             data, name = await image_bytes(request, body_limit)
             try:
-                img = decode_image(data, name or "request body")
+                header_size(data, name or "request body", limits.max_pixels)
+                result = await pool.predict(data, name, deadline)
+            except ImageTooLargeError as e:
+                raise HTTPError(413, str(e)) from None
             except ImageError as e:
                 raise HTTPError(400, str(e)) from None
-            result = await pool.predict(img, name, deadline)
         except HTTPError as e:
             return error_response(e.status, str(e))
         return JSONResponse(result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import faulthandler
+import io
 import json
 import os
 import signal
@@ -69,6 +70,13 @@ def render_lines(lines: list[str], font_size: int = 48, size: tuple[int, int] = 
     for i, line in enumerate(lines):
         draw.text((40, 40 + i * int(font_size * 2.2)), line, fill=(0, 0, 0), font=font)
     return np.asarray(img)[:, :, ::-1].copy()
+
+
+def one_bit_png(side: int) -> bytes:
+    """A white 1-bit PNG of side x side pixels: tens of KB, 3 bytes a pixel once decoded to BGR."""
+    data = io.BytesIO()
+    Image.new("1", (side, side), 1).save(data, "PNG")
+    return data.getvalue()
 
 
 def run_module(module: str, *args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:

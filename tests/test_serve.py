@@ -4,13 +4,15 @@ queue and the timeout, and the real ``python -m ocrtrain.serve`` process on loop
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
 import threading
+import urllib.error
 from pathlib import Path
 
 import pytest
-from conftest import post_image, serving
+from conftest import one_bit_png, post_image, serving
 from starlette.testclient import TestClient
 
 from ocrtrain.service import ServiceLimits, create_app
@@ -98,6 +100,21 @@ def test_truncated_and_oversized_images_are_refused_while_good_ones_pass(photo, 
     assert unknown.status_code == 404 and unknown.json()["status"] == 404
 
 
+def test_an_image_over_max_pixels_gets_413_from_its_header(service, photo):
+    """A 41 KB PNG of 12000 x 12000 pixels used to be decoded in full before the request was even admitted (+800 MB
+    of server memory a request)."""
+    huge = one_bit_png(12000)
+    raw = service.post("/ocr", content=huge, headers={"content-type": "image/png"})
+    form = service.post("/ocr", files={"image": ("huge.png", huge, "image/png")})
+    said = "image too large (12000x12000 = 144,000,000 pixels; the limit is 89,478,485)"
+    assert raw.status_code == 413 and raw.json() == {"error": f"request body: {said}", "status": 413}
+    assert form.status_code == 413 and form.json()["error"] == f"huge.png: {said}"
+    with client(max_pixels=1280 * 720 - 1) as http:  # the photo is 1280 x 720
+        lowered = http.post("/ocr", content=photo, headers={"content-type": "image/jpeg"})
+    assert lowered.status_code == 413
+    assert lowered.json()["error"].endswith("(1280x720 = 921,600 pixels; the limit is 921,599)")
+
+
 def test_a_burst_beyond_the_queue_gets_503_and_a_slow_answer_504(photo):
     with client(workers=1, max_queue=0) as http:
         statuses: list[int] = []
@@ -122,6 +139,19 @@ def test_serve_entrypoint_on_loopback(photo, expected, tmp_path):
     with serving(cwd=tmp_path) as (port, health):
         assert health["rec_model"] == "PP-OCRv4_mobile_rec"
         assert_same_result(post_image(port, photo), expected)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            post_image(port, one_bit_png(12000))
+        assert refused.value.code == 413 and "image too large" in json.load(refused.value)["error"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "ocrtrain.serve", "max_pixels=100000000", f"hydra.run.dir={tmp_path}/r"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "error: max_pixels: must be a positive integer up to 89478485 (the limit of every image), got 100000000"
+    ]
 
 
 def test_a_model_that_cannot_load_is_one_line_before_the_port_opens(tmp_path):

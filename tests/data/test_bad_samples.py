@@ -3,7 +3,6 @@ data worker processes), or with ``skip_bad`` is skipped, reported and replaced; 
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import pickle
@@ -15,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from conftest import one_bit_png
 
 from ocrtrain.data.check import check_dataset
 from ocrtrain.data.common import LabelError
@@ -152,13 +151,6 @@ def test_skip_bad_replaces_an_image_broken_at_load_time(det_root, caplog):
     assert f"{label}:2: unreadable image" in run.stderr
 
 
-def _one_bit_png(side: int) -> bytes:
-    """A white 1-bit PNG of side x side pixels: tens of KB on disk, 3 bytes a pixel once decoded to BGR."""
-    data = io.BytesIO()
-    Image.new("1", (side, side), 1).save(data, "PNG")
-    return data.getvalue()
-
-
 @pytest.mark.parametrize(
     ("side", "pixels"),
     [
@@ -169,7 +161,7 @@ def _one_bit_png(side: int) -> bytes:
 def test_an_image_too_large_is_named_or_skipped(det_root, tmp_path, caplog, side, pixels):
     """A 20000 x 20000 PNG of ~80 KB used to end training and data check with PIL's DecompressionBombError, even
     with skip_bad; one of 10000 x 10000 was decoded (1.2 GB)."""
-    label = _with_bad_image(det_root, "huge.png", _one_bit_png(side))
+    label = _with_bad_image(det_root, "huge.png", one_bit_png(side))
     reason = f"unreadable image: {det_root}/images/huge.png: image too large ({pixels} pixels; the limit is 89,478,485)"
     with pytest.raises(LabelError) as refused:
         DetDataset(det_root, [label], mode="train")
