@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ocrtrain.components import build
 from ocrtrain.pipeline.configs import zoo_model_config
 from ocrtrain.pipeline.model_files import ModelSourceError
+from ocrtrain.postprocess.ctc import CTCLabelDecode
 from ocrtrain.preprocess import DET_MEAN, DET_STD
 
 DET_NORMALIZE = {"mean": list(DET_MEAN), "std": list(DET_STD), "scale": "1./255.", "order": "hwc"}
@@ -168,9 +168,10 @@ def check_rec_classes(meta: dict[str, Any], where: str, output_shape: list[int])
     for ``use_space_char``): a dictionary of another size reads past the classes or decodes the wrong characters.
     A dynamic class dimension (-1) is not checked."""
     classes = output_shape[-1] if output_shape else -1
-    if classes < 0:
+    post = meta.get("PostProcess") or {}
+    if classes < 0 or not post.get("character_dict"):  # no dictionary: rec_settings names what is missing
         return
-    characters = build("postprocess", rec_settings(meta, where).postprocess).characters
+    characters = CTCLabelDecode(post["character_dict"], bool(post.get("use_space_char", True))).characters
     if classes != len(characters) + 1:
         raise ModelSourceError(
             f"{where}: the dictionary (character_dict, with use_space_char's space) has {len(characters)} "
