@@ -10,11 +10,20 @@ queue and send back the collated batch or the error. The main process delivers b
 worker's exception as itself (e.g. ``LabelError`` with its ``file:line``), notices a worker that died, and gives up
 after ``timeout_s`` without a batch. An epoch left before its end (``max_steps``, an error, a signal) ends the
 workers, so no stale batch can reach the next epoch (which forks anew); ``close`` ends them too.
+
+Shutdown is the main process's alone: workers ignore Ctrl-C and SIGTERM (sent to the whole process group, they
+would otherwise run the trainer's handler, inherited with the fork) and end when it ends them. If it dies without
+doing so (``kill -9``), they die with it: on Linux the kernel kills them (``PR_SET_PDEATHSIG``; it follows the
+thread that forked them, so fork from a thread that outlives the loader), elsewhere they notice within a second
+while waiting for a task.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing as mp
+import os
 import pickle
 import queue
 import random
@@ -26,6 +35,8 @@ from typing import Any
 import numpy as np
 
 Item = tuple[int, int]  # (index into the dataset, sample_seed)
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+PARENT_CHECK_S = 1.0  # how often a waiting worker checks that its parent is alive
 
 
 class DataWorkerError(RuntimeError):
@@ -77,12 +88,32 @@ def _portable(error: BaseException, items: list[Item]) -> Any:
         return DataWorkerError(f"building samples {remote.indices}: {remote.text}\n{remote.trace}")
 
 
-def _work(dataset: Any, collate: Callable, tasks: Any, results: Any, key: tuple[int, ...]) -> None:
-    # Ctrl-C reaches the whole process group: workers ignore it and the main process decides what happens
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _die_with_parent() -> None:
+    """Linux: the kernel sends this process SIGKILL when its parent dies, even in the middle of a batch."""
+    with contextlib.suppress(OSError, AttributeError):  # no prctl: _next_task's check of the parent remains
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _next_task(tasks: Any, parent: int) -> tuple[int, list[Item]]:
+    """The next task; once ``parent`` is gone (this process was handed to another), the process ends at once: a
+    normal exit would wait forever for batches still queued for the dead parent to be read."""
+    while os.getppid() == parent:
+        try:
+            return tasks.get(timeout=PARENT_CHECK_S)
+        except queue.Empty:
+            continue
+    os._exit(0)
+
+
+def _work(
+    dataset: Any, collate: Callable, tasks: Any, results: Any, key: tuple[int, ...], parent: int
+) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    _die_with_parent()
     seed_process(*key)
-    while (task := tasks.get()) is not None:
-        number, items = task
+    while True:
+        number, items = _next_task(tasks, parent)
         try:
             results.put((number, True, build_batch(dataset, collate, items)))
         except Exception as e:
@@ -98,7 +129,7 @@ class _Workers:
         self.processes = [
             ctx.Process(
                 target=_work,
-                args=(dataset, collate, self.tasks, self.results, (seed, worker_id)),
+                args=(dataset, collate, self.tasks, self.results, (seed, worker_id), os.getpid()),
                 daemon=True,
             )
             for worker_id in range(count)

@@ -1,8 +1,10 @@
-"""A bad sample or a signal ends training promptly, with the cause named (the real CLI, in a subprocess)."""
+"""A bad sample or a signal ends training promptly, with the cause named, and leaves no process behind (the real
+CLI, in a subprocess)."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -122,3 +124,78 @@ def test_a_signal_during_evaluation_saves_the_trained_steps(tmp_path, into_evalu
     (state_file,) = history.glob("*/checkpoints/latest/state.json")
     state = json.loads(state_file.read_text())
     assert state["global_step"] == 1 and state["eval_pending"]  # a resumed run evaluates step 1 first
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state, ppid, ...); None once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def running(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] not in "ZX"  # a zombie has exited
+
+
+def data_workers(proc: subprocess.Popen, count: int) -> list[int]:
+    """The pids of ``proc``'s ``count`` data workers (children forked from it: the same command line), once
+    they exist and the run is a few seconds into training."""
+    deadline = time.time() + STARTUP_S
+    while time.time() < deadline and proc.poll() is None:
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()  # empty until the exec
+        workers = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            fields = _stat(int(stat.parent.name))
+            try:
+                if (
+                    fields
+                    and int(fields[1]) == proc.pid
+                    and (stat.parent / "cmdline").read_bytes() == cmdline
+                ):
+                    workers.append(int(stat.parent.name))
+            except OSError:
+                continue
+        if len(workers) == count:
+            time.sleep(3)
+            return workers
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"no {count} data workers within {STARTUP_S} s:\n{proc.communicate()[1][-3000:]}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from /proc")
+def test_data_workers_die_with_a_killed_trainer(tmp_path):
+    proc = start_training(DEMO, tmp_path, "trainer.num_workers=2", "trainer.max_steps=1000")
+    workers = data_workers(proc, 2)
+    try:
+        proc.kill()  # kill -9: no cleanup of its own
+        proc.wait(timeout=PROMPT_S)
+        deadline = time.time() + 5
+        while any(map(running, workers)) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not any(map(running, workers)), "data workers outlived their trainer"
+    finally:
+        for pid in filter(running, workers):
+            os.kill(pid, signal.SIGKILL)
+        proc.communicate()  # the workers held its output pipes open
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from /proc")
+def test_data_workers_leave_a_signal_to_the_trainer(tmp_path):
+    """SIGTERM to the process group reaches the workers too: they ignore it, and the trainer ends them."""
+    proc = start_training(DEMO, tmp_path, "trainer.num_workers=2", "trainer.max_steps=1000")
+    workers = data_workers(proc, 2)
+    try:
+        for pid in workers:
+            os.kill(pid, signal.SIGTERM)
+        time.sleep(2)
+        assert all(map(running, workers)) and proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        code, err = finish(proc, PROMPT_S)
+        assert code == 128 + signal.SIGTERM and "Traceback" not in err, err[-3000:]
+        assert not any(map(running, workers))
+    finally:
+        for pid in filter(running, workers):
+            os.kill(pid, signal.SIGKILL)
