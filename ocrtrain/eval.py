@@ -184,34 +184,37 @@ def main(cfg: DictConfig) -> None:
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     run = tracking.open_run(cfg, "eval", task, out_dir, training_run_dir=training_run_dir)
-    if cfg.tune:
-        task.use_inference_settings(loaded.meta, loaded.origin, cfg.resize)
-        _tune(cfg, task, loaded.predictor, run, out_dir, spec, loaded.checkpoint, loaded.step, loaded.meta)
-        return
-    before = None
-    if cfg.compare is not None:  # the other model first, on the same split, with its own settings
-        before = _evaluate(task, _load(cfg, task, str(cfg.compare), device), cfg.resize)
-    report = _evaluate(task, loaded, cfg.resize)
-    own = _float_metrics(report)
-    metrics = dict(own)
-    params = {"evaluated": loaded.evaluated, "eval.resize": cfg.resize}
-    if before is not None:
-        report["compared_to"] = {k: v for k, v in before.items() if k != "details"}
-        metrics |= {f"compared/{k}": v for k, v in _float_metrics(before).items()}
-        params["compared_to"] = before["evaluated"]
-    written = {
-        "report": _write_report(report, out_dir / "eval_report.json"),
-        "worst cases": task.render_worst(report["details"], out_dir / "worst.png", k=int(cfg.worst_k)),
-    }
-    if before is not None:
-        written["the other model's report"] = _write_report(before, out_dir / "compared_report.json")
-        written["what changed most"] = task.render_changes(
-            before["details"], report["details"], out_dir / "before_after.png", k=int(cfg.worst_k)
-        )
-    run.log_metrics(metrics, step=loaded.step)
-    run.log_params(params)
-    for path in written.values():
-        run.log_artifact(path)
+    with tracking.ended_on_error(run):  # e.g. an image that turns out damaged: FAILED, not RUNNING
+        if cfg.tune:
+            task.use_inference_settings(loaded.meta, loaded.origin, cfg.resize)
+            _tune(
+                cfg, task, loaded.predictor, run, out_dir, spec, loaded.checkpoint, loaded.step, loaded.meta
+            )
+            return
+        before = None
+        if cfg.compare is not None:  # the other model first, on the same split, with its own settings
+            before = _evaluate(task, _load(cfg, task, str(cfg.compare), device), cfg.resize)
+        report = _evaluate(task, loaded, cfg.resize)
+        own = _float_metrics(report)
+        metrics = dict(own)
+        params = {"evaluated": loaded.evaluated, "eval.resize": cfg.resize}
+        if before is not None:
+            report["compared_to"] = {k: v for k, v in before.items() if k != "details"}
+            metrics |= {f"compared/{k}": v for k, v in _float_metrics(before).items()}
+            params["compared_to"] = before["evaluated"]
+        written = {
+            "report": _write_report(report, out_dir / "eval_report.json"),
+            "worst cases": task.render_worst(report["details"], out_dir / "worst.png", k=int(cfg.worst_k)),
+        }
+        if before is not None:
+            written["the other model's report"] = _write_report(before, out_dir / "compared_report.json")
+            written["what changed most"] = task.render_changes(
+                before["details"], report["details"], out_dir / "before_after.png", k=int(cfg.worst_k)
+            )
+        run.log_metrics(metrics, step=loaded.step)
+        run.log_params(params)
+        for path in written.values():
+            run.log_artifact(path)
     run.end()
     print(json.dumps({"evaluated": loaded.evaluated, **own}, indent=2))
     if before is not None:

@@ -70,71 +70,73 @@ def main(cfg: DictConfig) -> None:
     expected = task.dygraph_predictor(model)(sample)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     run = tracking.open_run(cfg, "export", task, out_dir, training_run_dir=run_dir)
-    export_dir = Path(cfg.export_dir or out_dir / "inference")
-    save_inference(model, export_dir, task.export_input_shape())
-    metrics = {k: v for k, v in (state.get("eval") or {}).items() if isinstance(v, float)}
-    meta = task.inference_yml()
-    tuned = task.kind == "det" and read_checkpoint_tuning(checkpoint, int(state.get("global_step") or 0))
-    if tuned:  # what `eval tune=true` found for these weights
-        meta = apply_tuned(meta, tuned)
-        print(f"inference.yml takes the tuned values of {checkpoint / TUNED_FILE}: {tuned['PostProcess']}")
-    meta["ocrtrain"] = {
-        **meta.get("ocrtrain", {}),  # the tuning record, if any
-        "task": task.kind,
-        "checkpoint": str(checkpoint),
-        "run_dir": str(run_dir),
-        "global_step": state.get("global_step"),
-        "metrics": metrics,
-        "training_run_id": tracking.read_run_file(run_dir),
-        "export_run_id": run.run_id,
-        **task.provenance(),
-    }
-    (export_dir / "inference.yml").write_text(
-        yaml.safe_dump(meta, allow_unicode=True, sort_keys=False), "utf-8"
-    )
-
-    checks = {}  # metric name -> (what was compared, backend)
-    if "paddle" in formats:
-        checks["parity_max_abs_diff"] = ("exported model", "paddle")
-    if "onnx" in formats:
-        save_onnx(export_dir)
-        if "paddle" not in formats:  # the program was only the converter's input
-            for name in ("inference.json", "inference.pdiparams"):
-                (export_dir / name).unlink()
-        checks["onnx_parity_max_abs_diff"] = ("ONNX model (onnxruntime)", "onnxruntime")
-    print(f"exported {task.kind} model ({', '.join(formats)}) from {checkpoint} to {export_dir}")
-    diffs = {}
-    for metric, (what, backend) in checks.items():
-        source = resolve_model_source(str(export_dir), task.kind, backend)
-        exported = load_predictor(source, "cpu", backend, enable_mkldnn=False)
-        diffs[metric] = float(np.abs(exported(sample) - expected).max())
-        verdict = "OK" if diffs[metric] <= PARITY_TOLERANCE else "MISMATCH"
-        print(
-            f"parity checkpoint vs {what}: max abs diff {diffs[metric]:.2e} (tolerance {PARITY_TOLERANCE:.0e}) "
-            f"{verdict}"
+    with tracking.ended_on_error(run):
+        export_dir = Path(cfg.export_dir or out_dir / "inference")
+        save_inference(model, export_dir, task.export_input_shape())
+        metrics = {k: v for k, v in (state.get("eval") or {}).items() if isinstance(v, float)}
+        meta = task.inference_yml()
+        tuned = task.kind == "det" and read_checkpoint_tuning(checkpoint, int(state.get("global_step") or 0))
+        if tuned:  # what `eval tune=true` found for these weights
+            meta = apply_tuned(meta, tuned)
+            print(
+                f"inference.yml takes the tuned values of {checkpoint / TUNED_FILE}: {tuned['PostProcess']}"
+            )
+        meta["ocrtrain"] = {
+            **meta.get("ocrtrain", {}),  # the tuning record, if any
+            "task": task.kind,
+            "checkpoint": str(checkpoint),
+            "run_dir": str(run_dir),
+            "global_step": state.get("global_step"),
+            "metrics": metrics,
+            "training_run_id": tracking.read_run_file(run_dir),
+            "export_run_id": run.run_id,
+            **task.provenance(),
+        }
+        (export_dir / "inference.yml").write_text(
+            yaml.safe_dump(meta, allow_unicode=True, sort_keys=False), "utf-8"
         )
-    run.log_metrics({**metrics, **diffs}, step=int(state.get("global_step") or 0))
-    run.log_artifact(export_dir, "inference")
-    if max(diffs.values()) > PARITY_TOLERANCE:
-        run.end("FAILED")
-        raise SystemExit(1)
-    if cfg.register:
-        from ocrtrain.mlflow_registry import register_model
 
-        lineage = {"training_run_id": meta["ocrtrain"]["training_run_id"], "checkpoint": str(checkpoint)}
-        version = register_model(
-            run,
-            export_dir,
-            cfg.register,
-            cfg.alias,
-            {
-                **lineage,
-                **{name: f"{diff:.2e}" for name, diff in diffs.items()},
-                **{f"metric.{k}": v for k, v in metrics.items()},
-            },
-        )
-        alias = f"models:/{cfg.register}@{cfg.alias} and " if cfg.alias else ""
-        print(f"registered {alias}models:/{cfg.register}/{version}")
+        checks = {}  # metric name -> (what was compared, backend)
+        if "paddle" in formats:
+            checks["parity_max_abs_diff"] = ("exported model", "paddle")
+        if "onnx" in formats:
+            save_onnx(export_dir)
+            if "paddle" not in formats:  # the program was only the converter's input
+                for name in ("inference.json", "inference.pdiparams"):
+                    (export_dir / name).unlink()
+            checks["onnx_parity_max_abs_diff"] = ("ONNX model (onnxruntime)", "onnxruntime")
+        print(f"exported {task.kind} model ({', '.join(formats)}) from {checkpoint} to {export_dir}")
+        diffs = {}
+        for metric, (what, backend) in checks.items():
+            source = resolve_model_source(str(export_dir), task.kind, backend)
+            exported = load_predictor(source, "cpu", backend, enable_mkldnn=False)
+            diffs[metric] = float(np.abs(exported(sample) - expected).max())
+            verdict = "OK" if diffs[metric] <= PARITY_TOLERANCE else "MISMATCH"
+            print(
+                f"parity checkpoint vs {what}: max abs diff {diffs[metric]:.2e} "
+                f"(tolerance {PARITY_TOLERANCE:.0e}) {verdict}"
+            )
+        run.log_metrics({**metrics, **diffs}, step=int(state.get("global_step") or 0))
+        run.log_artifact(export_dir, "inference")
+        if max(diffs.values()) > PARITY_TOLERANCE:
+            raise SystemExit(1)  # the run ends FAILED
+        if cfg.register:
+            from ocrtrain.mlflow_registry import register_model
+
+            lineage = {"training_run_id": meta["ocrtrain"]["training_run_id"], "checkpoint": str(checkpoint)}
+            version = register_model(
+                run,
+                export_dir,
+                cfg.register,
+                cfg.alias,
+                {
+                    **lineage,
+                    **{name: f"{diff:.2e}" for name, diff in diffs.items()},
+                    **{f"metric.{k}": v for k, v in metrics.items()},
+                },
+            )
+            alias = f"models:/{cfg.register}@{cfg.alias} and " if cfg.alias else ""
+            print(f"registered {alias}models:/{cfg.register}/{version}")
     run.end()
 
 

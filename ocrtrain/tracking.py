@@ -173,6 +173,21 @@ class NoRun:
         pass
 
 
+@contextlib.contextmanager
+def ended_on_error(run: MlflowRun | NoRun) -> Iterator[None]:
+    """An error in the block ends ``run`` and goes on: KILLED for Ctrl-C or a signal's exit (status 128 + signal,
+    see ``cli.exit_on_signals`` and the trainer), FAILED for anything else, a usage error or bad data included."""
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit) as e:
+        signalled = isinstance(e, KeyboardInterrupt) or (isinstance(e.code, int) and e.code > 128)
+        run.end("KILLED" if signalled else "FAILED")
+        raise
+    except BaseException:
+        run.end("FAILED")
+        raise
+
+
 def _experiment_id(client: Any, name: str, uri: str, artifact_location: str | None) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
@@ -279,14 +294,15 @@ def open_run(
         return start_run(cfg.tracking, entry, resume_run_id=resume_run_id)
     training_run_id = read_run_file(training_run_dir) if training_run_dir else None
     run = start_run(cfg.tracking, entry, run_name=f"{entry} {run_dir.name}", parent_run_id=training_run_id)
-    tags = {**standard_tags(cfg.device, task.kind), "ocrtrain.run_dir": str(run_dir)}
-    if training_run_id:
-        tags["ocrtrain.training_run_id"] = training_run_id
-    run.set_tags(tags)
-    log_run_config(run, cfg, run_dir, list(HydraConfig.get().overrides.task))
-    run.log_params(fingerprint_params(task.provenance()))
-    if entry == "train":
-        write_run_file(run_dir, run)
+    with ended_on_error(run):
+        tags = {**standard_tags(cfg.device, task.kind), "ocrtrain.run_dir": str(run_dir)}
+        if training_run_id:
+            tags["ocrtrain.training_run_id"] = training_run_id
+        run.set_tags(tags)
+        log_run_config(run, cfg, run_dir, list(HydraConfig.get().overrides.task))
+        run.log_params(fingerprint_params(task.provenance()))
+        if entry == "train":
+            write_run_file(run_dir, run)
     return run
 
 

@@ -53,22 +53,17 @@ def main(cfg: DictConfig) -> float | None:
 
     resume_run_id = tracking.read_run_file(run_dir) if cfg.resume else None
     run = tracking.open_run(cfg, "train", task, run_dir, resume_run_id=resume_run_id)
-    try:
-        result = Trainer(task, trainer_cfg, optimizer_cfg, run_dir, tracker=run, resume=cfg.resume).fit()
-    except SystemExit:  # SIGINT/SIGTERM: the checkpoint is saved; a resume reopens this MLflow run
-        run.end("KILLED")
-        raise
-    except DATA_ERRORS as e:  # a bad sample met while training (a data worker's error, re-raised as itself)
-        run.end("FAILED")
-        run_failed(e)
-    except BaseException:
-        run.end("FAILED")
-        raise
-    for name in ("metrics.jsonl", "loss_curve.png", "train.log"):
-        run.log_artifact(run_dir / name)
-    if cfg.tracking.get("log_checkpoint", "best") == "best":
-        run.log_artifact(Path(result["best_checkpoint"]), "checkpoints/best")
-    run.log_artifact(Path(result["best_checkpoint"]) / "dict.txt")  # rec: the dictionary the model speaks
+    # SIGINT/SIGTERM end it KILLED with the checkpoint saved (a resume reopens this MLflow run)
+    with tracking.ended_on_error(run):
+        try:
+            result = Trainer(task, trainer_cfg, optimizer_cfg, run_dir, tracker=run, resume=cfg.resume).fit()
+        except DATA_ERRORS as e:  # a bad sample met in training (a data worker's error, re-raised as itself)
+            run_failed(e)
+        for name in ("metrics.jsonl", "loss_curve.png", "train.log"):
+            run.log_artifact(run_dir / name)
+        if cfg.tracking.get("log_checkpoint", "best") == "best":
+            run.log_artifact(Path(result["best_checkpoint"]), "checkpoints/best")
+        run.log_artifact(Path(result["best_checkpoint"]) / "dict.txt")  # rec: the dictionary the model speaks
     run.end()
 
     best = result["best_metric"]

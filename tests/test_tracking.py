@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO, free_port, post_image, run_ok, serving
+from conftest import REPO, free_port, post_image, run_module, run_ok, serving
 from mlflow.tracking import MlflowClient
 
 from ocrtrain.pipeline.model_source import ModelSourceError
@@ -166,6 +167,43 @@ def test_runs_uri_and_local_cache(workspace, store, tmp_path):
     local = download_model(f"runs:/{export.info.run_id}/inference")
     assert (local / "inference.pdiparams").is_file() and str(local).startswith(str(tmp_path / "cache"))
     assert download_model(f"runs:/{export.info.run_id}/inference") == local  # cached: resolved once
+
+
+def test_a_run_that_fails_ends_failed_and_one_stopped_by_a_signal_killed(tmp_path):
+    from ocrtrain.tracking import ended_on_error, start_run
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    outcomes = {
+        "error": ValueError("bad input"),
+        "usage exit": SystemExit(2),
+        "sigterm exit": SystemExit(143),
+        "ctrl-c": KeyboardInterrupt(),
+    }
+    for name, error in outcomes.items():
+        run = start_run({"uri": uri}, "eval", run_name=name)
+        with pytest.raises(type(error)), ended_on_error(run):
+            raise error
+    client = MlflowClient(uri)
+    status = {r.info.run_name: r.info.status for r in _runs(client, "eval")}
+    assert status == {"error": "FAILED", "usage exit": "FAILED", "sigterm exit": "KILLED", "ctrl-c": "KILLED"}
+
+
+def test_an_eval_that_meets_a_damaged_image_ends_its_run_failed(workspace, tmp_path):
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    shutil.copy(REPO / "datasets" / "icdar2015_demo" / "val.txt", data)
+    for name in ("img_11.jpg", "img_12.jpg"):
+        shutil.copy(REPO / "datasets" / "icdar2015_demo" / "images" / name, data / "images")
+    damaged = data / "images" / "img_12.jpg"
+    damaged.write_bytes(damaged.read_bytes()[:3000])  # its header reads: found only when evaluated
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    proc = run_module(
+        "eval", f"checkpoint={workspace['run_dir']}", "data=icdar2015_demo", f"data.root={data}",
+        f"tracking.uri={uri}", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2 and f"error: {data / 'val.txt'}:2: unreadable image" in proc.stderr
+    (run,) = _runs(MlflowClient(uri), "eval")
+    assert run.info.status == "FAILED"
 
 
 def test_sweep_jobs_are_children_of_one_parent(tmp_path):
