@@ -23,6 +23,9 @@ from omegaconf import DictConfig
 from ocrtrain.cli import check_overrides, user_errors
 
 FORMATS = ("paddle", "onnx")
+# the files a model directory is read from (docs/architecture.md), by the format that writes them
+MODEL_FILES = {"paddle": ("inference.json", "inference.pdiparams"), "onnx": ("inference.onnx",)}
+LEGACY_FILES = ("inference.pdmodel", "inference.pdiparams.info")  # a Paddle 2 program, read but never written
 
 
 def export_formats(value: str | list[str]) -> list[str]:
@@ -34,6 +37,25 @@ def export_formats(value: str | list[str]) -> list[str]:
     if "onnx" in chosen and importlib.util.find_spec("paddle2onnx") is None:
         raise ValueError("format=onnx needs paddle2onnx: pip install 'ocrtrain[onnx]'")
     return chosen
+
+
+def checked_export_dir(path: Path) -> Path:
+    """``path``, if it can be a directory: neither it nor a folder above it is a file."""
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            raise ValueError(f"export_dir={path}: {part} is a file, not a directory")
+    return path
+
+
+def remove_model_files_not_of(export_dir: Path, formats: list[str]) -> list[str]:
+    """Delete the model files in ``export_dir`` that ``formats`` do not write, so that no engine loads a model left
+    by an earlier export; returns their names. Other files stay."""
+    keep = {name for f in formats for name in MODEL_FILES[f]}
+    known = [*(name for names in MODEL_FILES.values() for name in names), *LEGACY_FILES]
+    removed = [name for name in known if name not in keep and (export_dir / name).is_file()]
+    for name in removed:
+        (export_dir / name).unlink()
+    return removed
 
 
 def comma_format_as_list(argv: list[str]) -> list[str]:
@@ -60,6 +82,8 @@ def main(cfg: DictConfig) -> None:
     if cfg.register and not cfg.tracking.enabled:
         raise ValueError("register= needs MLflow tracking: drop tracking.enabled=false")
     formats = export_formats(cfg.format)
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    export_dir = checked_export_dir(Path(cfg.export_dir or out_dir / "inference"))
     checkpoint = runs.best_checkpoint(cfg.checkpoint)
     run_dir = runs.run_dir_of(checkpoint)
     run_cfg = runs.run_config(run_dir)
@@ -68,10 +92,10 @@ def main(cfg: DictConfig) -> None:
     model, state = load_checkpoint_model(task, checkpoint)
     sample = task.parity_batch()
     expected = task.dygraph_predictor(model)(sample)
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
     run = tracking.open_run(cfg, "export", task, out_dir, training_run_dir=run_dir)
     with tracking.ended_on_error(run):
-        export_dir = Path(cfg.export_dir or out_dir / "inference")
+        if export_dir.is_dir() and (stale := remove_model_files_not_of(export_dir, formats)):
+            print(f"removed {', '.join(stale)} of an earlier export from {export_dir}")
         save_inference(model, export_dir, task.export_input_shape())
         metrics = {k: v for k, v in (state.get("eval") or {}).items() if isinstance(v, float)}
         meta = task.inference_yml()
@@ -101,9 +125,8 @@ def main(cfg: DictConfig) -> None:
             checks["parity_max_abs_diff"] = ("exported model", "paddle")
         if "onnx" in formats:
             save_onnx(export_dir)
-            if "paddle" not in formats:  # the program was only the converter's input
-                for name in ("inference.json", "inference.pdiparams"):
-                    (export_dir / name).unlink()
+            # without paddle among the formats, the program was only the converter's input
+            remove_model_files_not_of(export_dir, formats)
             checks["onnx_parity_max_abs_diff"] = ("ONNX model (onnxruntime)", "onnxruntime")
         print(f"exported {task.kind} model ({', '.join(formats)}) from {checkpoint} to {export_dir}")
         diffs = {}

@@ -1,9 +1,11 @@
 """`python -m ocrtrain.export format=...`: an ONNX graph beside the Paddle program of a real one-step fine-tune,
-checked in ONNX Runtime against the checkpoint; ONNX-only exports; a format that does not exist."""
+checked in ONNX Runtime against the checkpoint; ONNX-only exports; a format that does not exist; an export into a
+used directory or onto a file."""
 
 from __future__ import annotations
 
 import re
+import shutil
 
 import numpy as np
 import onnxruntime as ort
@@ -66,3 +68,29 @@ def test_an_unknown_format_is_one_line(onnx_exports, tmp_path):
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "error: format=" in proc.stderr and "expected paddle, onnx or paddle,onnx" in proc.stderr
+
+
+def test_an_export_into_a_used_dir_leaves_only_the_files_of_its_formats(onnx_exports, tmp_path):
+    reused = tmp_path / "reused"
+    shutil.copytree(onnx_exports["det"]["export"], reused)  # Paddle program + ONNX graph of an earlier export
+    (reused / "notes.txt").write_text("the user's own file\n")
+    out = run_ok(
+        "export", f"checkpoint={onnx_exports['det']['run']}", f"export_dir={reused}", "format=paddle", *OFFLINE,
+        f"hydra.run.dir={tmp_path}/run", cwd=tmp_path,
+    ).stdout  # fmt: skip
+    names = sorted(p.name for p in reused.iterdir())
+    assert names == ["inference.json", "inference.pdiparams", "inference.yml", "notes.txt"]
+    assert f"removed inference.onnx of an earlier export from {reused}" in out
+
+
+def test_an_export_dir_that_is_a_file_is_one_line(onnx_exports, tmp_path):
+    a_file = tmp_path / "model.txt"
+    a_file.write_text("not a directory\n")
+    for export_dir in (a_file, a_file / "inference"):
+        proc = run_module(
+            "export", f"checkpoint={onnx_exports['det']['run']}", f"export_dir={export_dir}", *OFFLINE,
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert f"error: export_dir={export_dir}: {a_file} is a file, not a directory" in proc.stderr
+    assert a_file.read_text() == "not a directory\n"
