@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +37,29 @@ class LabelError(ValueError):
             message = f"{path}:{line_no}: {reason}"
         self.path, self.line_no, self.reason = str(path), line_no, reason
         super().__init__(message)
+
+
+def decode_line(raw: bytes, file: str, line_no: int) -> str:
+    """A line of a UTF-8 text file, without its line break (LF or CRLF) and BOM; bytes that are not UTF-8 are a
+    LabelError at ``file:line``."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise LabelError(
+            file,
+            line_no,
+            f"not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); label files must be UTF-8: "
+            "re-save it as UTF-8 (e.g. iconv -f GBK -t UTF-8)",
+        ) from None
+    return text.rstrip("\r\n").lstrip("\ufeff")
+
+
+def text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a UTF-8 text file, split at LF only: U+2028, NEL (U+0085) and the other breaks
+    ``str.splitlines`` knows are characters of a transcription."""
+    with open(path, "rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            yield line_no, decode_line(raw, str(path), line_no)
 
 
 @dataclass

@@ -5,19 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ocrtrain.data.common import LabelError
+from ocrtrain.data.common import LabelError, text_lines
 
 
-def icdar_gt_to_items(
-    gt_text: str, gt_file: str | Path, image_size: tuple[int, int] | None = None
-) -> list[dict]:
-    """Raw ICDAR 2015 ground truth (``x1,y1,...,x4,y4,transcription`` per line, UTF-8 with BOM) -> label items.
+def icdar_gt_to_items(gt_file: str | Path, image_size: tuple[int, int] | None = None) -> list[dict]:
+    """A raw ICDAR 2015 ground-truth file (``x1,y1,...,x4,y4,transcription`` per line, UTF-8 with BOM) -> label items.
 
     Only the first 8 commas split: transcriptions may contain commas. Points are clipped to the image when its
     (height, width) is given.
     """
     items = []
-    for line_no, line in enumerate(gt_text.lstrip("\ufeff").splitlines(), start=1):
+    for line_no, line in text_lines(gt_file):
         if not line.strip():
             continue
         parts = line.split(",", 8)

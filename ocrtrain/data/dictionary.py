@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from ocrtrain.data.common import LabelError
+from ocrtrain.data.common import LabelError, text_lines
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,7 @@ class CharDict:
             raise FileNotFoundError(f"dictionary file not found: {path}")
         chars: list[str] = []
         first_line: dict[str, int] = {}
-        for line_no, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-            char = line.rstrip("\r\n")
+        for line_no, char in text_lines(path):
             if char == "":
                 continue
             if char in first_line:

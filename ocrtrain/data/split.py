@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from ocrtrain.data.common import text_lines
+
 
 def split_lines(lines: list[str], ratios: list[float], seed: int) -> list[list[str]]:
     """Shuffle with ``seed`` and cut by ``ratios`` (normalised to sum 1); each part keeps the input's order.
@@ -32,13 +34,13 @@ def split_label_files(
     names: tuple[str, ...] = ("train", "val", "test"),
 ) -> dict[str, Path]:
     """Split the non-empty lines of ``inputs`` (concatenated) into ``<output_dir>/train.txt``, ``val.txt``
-    (and ``test.txt`` for three ratios). Lines are copied verbatim, so image paths keep their meaning when
-    ``output_dir`` is the data root the inputs were written for."""
+    (and ``test.txt`` for three ratios). Lines are copied verbatim (ended by ``\\n``), so image paths keep their
+    meaning when ``output_dir`` is the data root the inputs were written for."""
     lines = []
     for path in map(Path, inputs):
         if not path.is_file():
             raise FileNotFoundError(f"label file not found: {path}")
-        lines += [line for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+        lines += [line for _, line in text_lines(path) if line.strip()]
     if not lines:
         raise ValueError(f"no label lines in {[str(p) for p in inputs]}")
     output_dir = Path(output_dir)

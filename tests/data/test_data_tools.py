@@ -14,6 +14,7 @@ import pytest
 
 from ocrtrain.crop import crop_quad, order_quad
 from ocrtrain.data.check import check_dataset
+from ocrtrain.data.common import LabelError
 from ocrtrain.data.convert import convert
 from ocrtrain.data.readers import label_kind, read_labels
 from ocrtrain.data.readers.lmdb import Lmdb
@@ -196,6 +197,21 @@ def test_split_is_deterministic_and_complete(tmp_path):
     assert [len(three[k]) for k in ("train", "val", "test")] == [70, 20, 10]
     with pytest.raises(ValueError, match="2 or 3 non-negative"):
         parts(0, [1.0], "e")
+
+
+def test_split_keeps_lines_whose_text_holds_unicode_line_separators(tmp_path):
+    lines = ["a.png\tfoo\u2028bar", "b.png\tbaz\x85qux", "c.png\tplain"]  # valid rec lines
+    (tmp_path / "all.txt").write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8"))
+    written = split_label_files([tmp_path / "all.txt"], tmp_path / "out", [2, 1])
+    parts = [written[name].read_bytes().decode("utf-8").split("\n") for name in ("train", "val")]
+    assert sorted(line for part in parts for line in part if line) == lines
+
+
+def test_split_names_the_file_and_line_that_is_not_utf8(tmp_path):
+    (tmp_path / "all.txt").write_bytes(b"a.png\tok\n" + "b.png\t中文\n".encode("gbk"))
+    with pytest.raises(LabelError, match=r"all\.txt:2: not UTF-8 \(byte 0xd6 at column 7\)"):
+        split_label_files([tmp_path / "all.txt"], tmp_path / "out", [0.5, 0.5])
+    assert not (tmp_path / "out").exists()
 
 
 def _script_output(script: str, *args: str) -> str:

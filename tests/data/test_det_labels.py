@@ -51,16 +51,35 @@ def test_icdar_ground_truth_converts_to_the_paddleocr_labels(demo_dir):
     for n in range(1, 13):
         gt = demo_dir / "icdar_gt" / f"gt_img_{n}.txt"
         h, w = cv2.imread(str(demo_dir / "images" / f"img_{n}.jpg")).shape[:2]
-        items = icdar_gt_to_items(gt.read_text(encoding="utf-8"), gt, (h, w))
+        items = icdar_gt_to_items(gt, (h, w))
         converted.append(det_label_line(f"images/img_{n}.jpg", items))
     assert converted == expected
 
 
 def test_icdar_transcriptions_keep_commas_and_bad_rows_name_the_line(tmp_path):
-    items = icdar_gt_to_items("\ufeff1,2,3,2,3,4,1,4,Hello, world\n", "gt.txt")
+    gt = tmp_path / "gt.txt"
+    gt.write_text("\ufeff1,2,3,2,3,4,1,4,Hello, world\r\n", encoding="utf-8")
+    items = icdar_gt_to_items(gt)
     assert items == [{"transcription": "Hello, world", "points": [[1, 2], [3, 2], [3, 4], [1, 4]]}]
+    gt.write_text("1,2,3,2,3,4,1,4,ok\n1,2,x,2,3,4,1,4,bad\n", encoding="utf-8")
     with pytest.raises(LabelError, match=r"gt\.txt:2: coordinates are not numbers"):
-        icdar_gt_to_items("1,2,3,2,3,4,1,4,ok\n1,2,x,2,3,4,1,4,bad\n", "gt.txt")
+        icdar_gt_to_items(gt)
+
+
+def test_icdar_transcriptions_may_hold_unicode_line_separators(tmp_path):
+    gt = tmp_path / "gt.txt"
+    gt.write_text("1,2,3,2,3,4,1,4,a\u2028b\n1,2,3,2,3,4,1,4,c\x85d\n1,2,x,2,3,4,1,4,bad\n", encoding="utf-8")
+    with pytest.raises(LabelError, match=r"gt\.txt:3: coordinates are not numbers"):
+        icdar_gt_to_items(gt)
+    gt.write_text("1,2,3,2,3,4,1,4,a\u2028b\n1,2,3,2,3,4,1,4,c\x85d\n", encoding="utf-8")
+    assert [item["transcription"] for item in icdar_gt_to_items(gt)] == ["a\u2028b", "c\x85d"]
+
+
+def test_icdar_ground_truth_not_utf8_names_the_file_and_line(tmp_path):
+    gt = tmp_path / "gt.txt"
+    gt.write_bytes(b"1,2,3,2,3,4,1,4,ok\n" + "1,2,3,2,3,4,1,4,中\n".encode("gbk"))
+    with pytest.raises(LabelError, match=r"gt\.txt:2: not UTF-8"):
+        icdar_gt_to_items(gt)
 
 
 def test_ppocrlabel_lines_with_extra_keys(tmp_path, demo_dir):

@@ -21,6 +21,14 @@ def test_duplicate_character_names_its_line(tmp_path):
         CharDict.from_file(tmp_path / "dict.txt")
 
 
+def test_a_dictionary_character_may_be_a_unicode_line_separator(tmp_path):
+    (tmp_path / "dict.txt").write_text("a\n\u2028\n\x85\r\nb\na\n", encoding="utf-8")
+    with pytest.raises(LabelError, match=r"dict\.txt:5: duplicate character 'a' \(first on line 1\)"):
+        CharDict.from_file(tmp_path / "dict.txt")
+    (tmp_path / "dict.txt").write_text("a\n\u2028\n\x85\r\nb\n", encoding="utf-8")
+    assert CharDict.from_file(tmp_path / "dict.txt").characters == ("a", "\u2028", "\x85", "b", " ")
+
+
 def test_dictionary_report_lists_missing_characters_and_long_labels(tmp_path):
     (tmp_path / "dict.txt").write_text("a\nb\nc\n", encoding="utf-8")
     d = CharDict.from_file(tmp_path / "dict.txt")

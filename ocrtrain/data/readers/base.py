@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ocrtrain.data.common import LabelError
+from ocrtrain.data.common import LabelError, decode_line
 
 DONT_CARE = {"###", "*"}
 
@@ -131,23 +131,10 @@ class TextLabelReader(LabelReader):
         with open(self.path, "rb") as f:
             for line_no, raw in enumerate(f, start=1):
                 try:
-                    line = _decode(raw, file, line_no)
+                    line = decode_line(raw, file, line_no)
                     if line.strip():
                         yield file, line_no, self.parse(line, line_no)
                 except LabelError as e:
                     if on_error is None:
                         raise
                     on_error(e)
-
-
-def _decode(raw: bytes, file: str, line_no: int) -> str:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise LabelError(
-            file,
-            line_no,
-            f"not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); label files must be UTF-8: "
-            "re-save it as UTF-8 (e.g. iconv -f GBK -t UTF-8)",
-        ) from None
-    return text.rstrip("\r\n").lstrip("\ufeff")
