@@ -92,10 +92,17 @@ def _split(cfg: DictConfig) -> int:
 
     if cfg.input is None:
         raise ValueError(
-            "usage: python -m ocrtrain.data split input=<label file> [ratios=[0.9,0.1]] [seed=0]"
+            "usage: python -m ocrtrain.data split input=<label file> [ratios=[0.9,0.1]] [seed=0] [output=<folder>] "
+            "[overwrite=true]"
         )
     inputs = list(cfg.input) if isinstance(cfg.input, ListConfig) else [cfg.input]
-    written = split_label_files(inputs, cfg.output or Path(inputs[0]).parent, list(cfg.ratios), int(cfg.seed))
+    written = split_label_files(
+        inputs,
+        cfg.output or Path(inputs[0]).parent,
+        list(cfg.ratios),
+        int(cfg.seed),
+        overwrite=bool(cfg.overwrite),
+    )
     for name, path in written.items():
         lines = path.read_text(encoding="utf-8").count("\n")
         print(f"{name}: {lines} lines -> {path}")

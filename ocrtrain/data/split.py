@@ -32,10 +32,12 @@ def split_label_files(
     ratios: list[float],
     seed: int = 0,
     names: tuple[str, ...] = ("train", "val", "test"),
+    overwrite: bool = False,
 ) -> dict[str, Path]:
     """Split the non-empty lines of ``inputs`` (concatenated) into ``<output_dir>/train.txt``, ``val.txt``
     (and ``test.txt`` for three ratios). Lines are copied verbatim (ended by ``\\n``), so image paths keep their
-    meaning when ``output_dir`` is the data root the inputs were written for."""
+    meaning when ``output_dir`` is the data root the inputs were written for. An input is never overwritten, an
+    existing output only with ``overwrite``; both are checked before anything is written."""
     lines = []
     for path in map(Path, inputs):
         if not path.is_file():
@@ -43,10 +45,17 @@ def split_label_files(
         lines += [line for _, line in text_lines(path) if line.strip()]
     if not lines:
         raise ValueError(f"no label lines in {[str(p) for p in inputs]}")
+    parts = split_lines(lines, ratios, seed)
     output_dir = Path(output_dir)
+    outputs = {name: output_dir / f"{name}.txt" for name in names[: len(parts)]}
+    for path in outputs.values():
+        if any(path.exists() and path.samefile(given) for given in inputs):
+            raise ValueError(
+                f"{path}: is an input of this split; write the split elsewhere with output=<folder>"
+            )
+        if path.exists() and not overwrite:
+            raise ValueError(f"{path}: exists; overwrite=true replaces it, or choose another output=<folder>")
     output_dir.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for name, part in zip(names, split_lines(lines, ratios, seed), strict=False):
-        written[name] = output_dir / f"{name}.txt"
-        written[name].write_text("".join(line + "\n" for line in part), encoding="utf-8")
-    return written
+    for path, part in zip(outputs.values(), parts, strict=True):
+        path.write_text("".join(line + "\n" for line in part), encoding="utf-8")
+    return outputs

@@ -199,6 +199,34 @@ def test_split_is_deterministic_and_complete(tmp_path):
         parts(0, [1.0], "e")
 
 
+def _split(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ocrtrain.data", "split", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+def test_split_never_overwrites_its_input_and_replaces_outputs_only_when_told(tmp_path, demo_dir):
+    shutil.copy(demo_dir / "train.txt", tmp_path / "train.txt")
+    (tmp_path / "val.txt").write_text("the user's val split\n", encoding="utf-8")
+    given = {name: (tmp_path / name).read_bytes() for name in ("train.txt", "val.txt")}
+    for extra in ([], ["overwrite=true"]):
+        refused = _split("input=train.txt", *extra, cwd=tmp_path)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-2000:]
+        assert "error: train.txt: is an input of this split" in refused.stderr
+    assert {name: (tmp_path / name).read_bytes() for name in given} == given  # nothing written
+
+    into = f"output={tmp_path / 'out'}"
+    assert _split("input=train.txt", into, cwd=tmp_path).returncode == 0
+    first = (tmp_path / "out" / "train.txt").read_text(encoding="utf-8")
+    again = _split("input=train.txt", into, "seed=1", cwd=tmp_path)
+    assert (
+        again.returncode == 2
+        and f"error: {tmp_path / 'out' / 'train.txt'}: exists; overwrite=true" in again.stderr
+    )
+    assert _split("input=train.txt", into, "seed=1", "overwrite=true", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "out" / "train.txt").read_text(encoding="utf-8") != first  # the seed=1 split
+
+
 def test_split_keeps_lines_whose_text_holds_unicode_line_separators(tmp_path):
     lines = ["a.png\tfoo\u2028bar", "b.png\tbaz\x85qux", "c.png\tplain"]  # valid rec lines
     (tmp_path / "all.txt").write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8"))
