@@ -65,7 +65,8 @@ def det_to_rec(
     label_file: str | Path, root: str | Path, output: str | Path, skip_bad: bool = False
 ) -> tuple[int, SkipLog]:
     """Cut every box but the don't-care ones out of its image (``crop.crop_text_region``); write ``crops/`` and
-    ``labels.txt`` (one ``crops/<image>_<k>.png<TAB>text`` line per crop) under ``output``."""
+    ``labels.txt`` (one ``crops/<image stem>_<label line>_<box k>.png<TAB>text`` line per crop; the line number
+    tells apart images of one name in different folders) under ``output``."""
     root, output = Path(root), Path(output)
     # the label file by its own path; the image paths inside it stay relative to root
     samples, skipped = read_labels(Path(label_file).resolve(), root, skip_bad, kind="det")
@@ -80,7 +81,7 @@ def det_to_rec(
             skipped.add(error)
             continue
         for k, poly, text in sample.text_boxes():
-            rel = f"crops/{sample.image_path.stem}_{k}.png"
+            rel = f"crops/{sample.image_path.stem}_{sample.line_no}_{k}.png"
             cv2.imwrite(str(output / rel), crop_text_region(img, poly))
             lines.append(f"{rel}\t{text}")
     (output / "labels.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")

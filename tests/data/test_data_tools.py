@@ -158,6 +158,24 @@ def test_det_to_rec_crops_like_the_pipeline(tmp_path, demo_dir):
     assert np.array_equal(cv2.imread(str(crops[0].image)), expected)
 
 
+def test_det_to_rec_keeps_apart_images_of_one_name_in_two_folders(tmp_path, demo_dir):
+    lines = []
+    for folder, image in (("shop1", "img_1.jpg"), ("shop2", "img_2.jpg")):
+        (tmp_path / folder).mkdir()
+        shutil.copy(demo_dir / "images" / image, tmp_path / folder / "0001.jpg")
+        line = next(line for line in (demo_dir / "train.txt").read_text().splitlines() if image in line)
+        lines.append(line.replace(f"images/{image}", f"{folder}/0001.jpg"))
+    (tmp_path / "det.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    convert("det-to-rec", tmp_path / "det.txt", tmp_path / "words")
+    crops, _ = read_labels("labels.txt", tmp_path / "words")
+    samples, _ = read_labels("det.txt", tmp_path)
+    kept = [(s, k) for s in samples for k, ignore in enumerate(s.ignore) if not ignore]
+    assert len({c.image for c in crops}) == len(crops) == len(kept)  # a file per crop
+    for crop, (sample, k) in zip(crops, kept, strict=True):  # each holds its own box
+        expected = crop_quad(cv2.imread(str(sample.image_path)), order_quad(sample.polys[k]))
+        assert crop.text == sample.texts[k] and np.array_equal(cv2.imread(str(crop.image)), expected)
+
+
 def test_ppocrlabel_output_is_read_as_is(tmp_path, demo_dir):
     """PPOCRLabel writes <folder>/Label.txt (paths '<folder>/<image>') and rec_gt.txt with crop_img/."""
     folder = tmp_path / "shots"
