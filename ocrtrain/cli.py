@@ -105,6 +105,22 @@ def check_overrides(argv: list[str]) -> None:
         previous = arg
 
 
+def comma_values(argv: list[str], lists: tuple[str, ...] = ()) -> list[str]:
+    """Hydra reads an unquoted comma list (``device=gpu:0,1``) as a sweep and refuses it outside ``-m``: ``device=``
+    is passed on as one string, and each key in ``lists`` (export's ``format=paddle,onnx``) as a list. A bracketed
+    or quoted value stays as given."""
+    out = []
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        if "," in value and not value.startswith(("[", '"', "'")):
+            if key == "device":
+                arg = f'{key}="{value}"'
+            elif key in lists:
+                arg = f"{key}=[{value}]"
+        out.append(arg)
+    return out
+
+
 def pipeline_file_argv(argv: list[str]) -> list[str]:
     """Hydra's ``pipeline=<option>`` takes a name from conf/pipeline; a path to a saved YAML is passed on instead."""
     out = []

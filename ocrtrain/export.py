@@ -20,7 +20,7 @@ import yaml
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from ocrtrain.cli import check_overrides, user_errors
+from ocrtrain.cli import check_overrides, comma_values, user_errors
 
 FORMATS = ("paddle", "onnx")
 # the files a model directory is read from (docs/architecture.md), by the format that writes them
@@ -58,16 +58,6 @@ def remove_model_files_not_of(export_dir: Path, formats: list[str]) -> list[str]
     return removed
 
 
-def comma_format_as_list(argv: list[str]) -> list[str]:
-    """``format=paddle,onnx`` as a Hydra list (Hydra reads an unquoted comma list as a sweep and refuses it)."""
-    return [
-        f"format=[{arg[len('format=') :]}]"
-        if arg.startswith("format=") and "," in arg and "[" not in arg
-        else arg
-        for arg in argv
-    ]
-
-
 @hydra.main(version_base="1.3", config_path="conf", config_name="export")
 @user_errors
 def main(cfg: DictConfig) -> None:
@@ -82,13 +72,14 @@ def main(cfg: DictConfig) -> None:
     if cfg.register and not cfg.tracking.enabled:
         raise ValueError("register= needs MLflow tracking: drop tracking.enabled=false")
     formats = export_formats(cfg.format)
+    device = parse_device(cfg.device)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     export_dir = checked_export_dir(Path(cfg.export_dir or out_dir / "inference"))
     checkpoint = runs.best_checkpoint(cfg.checkpoint)
     run_dir = runs.run_dir_of(checkpoint)
     run_cfg = runs.run_config(run_dir)
     task = build_task(run_cfg)
-    set_paddle_device(parse_device(cfg.device))
+    set_paddle_device(device)
     model, state = load_checkpoint_model(task, checkpoint)
     sample = task.parity_batch()
     expected = task.dygraph_predictor(model)(sample)
@@ -165,5 +156,5 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     check_overrides(sys.argv[1:])
-    sys.argv[1:] = comma_format_as_list(sys.argv[1:])
+    sys.argv[1:] = comma_values(sys.argv[1:], lists=("format",))
     main()

@@ -1,10 +1,12 @@
-"""Command lines Hydra cannot read (paths with spaces or reserved characters): one line saying how to quote them."""
+"""Command lines Hydra cannot read (paths with spaces or reserved characters): one line saying how to quote them;
+a device list, which Hydra would read as a sweep, reaches the device check."""
 
 from __future__ import annotations
 
 import shlex
 import shutil
 
+import paddle
 import pytest
 from conftest import DEMO
 from conftest import run_module as run
@@ -32,3 +34,15 @@ def test_the_suggested_quoting_works(tmp_path):
     suggestion = shlex.split(line.split("quote it for Hydra inside shell quotes: ")[1])
     proc = run("infer", *suggestion, f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.skipif(paddle.is_compiled_with_cuda(), reason="the errors of a paddle without CUDA")
+@pytest.mark.parametrize("module", ["train", "eval", "export", "infer", "serve"])
+def test_a_device_list_reaches_the_device_check_of_every_entry_point(tmp_path, module):
+    proc = run(module, "device=gpu:0,1", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    (line,) = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    if module == "train":  # data parallel on two GPUs: refused by the installed paddle
+        assert line.startswith("error: device 'gpu:0' was requested, but the installed paddlepaddle")
+    else:  # one model runs on one device
+        assert line.startswith("error: invalid device 'gpu:0,1'")
