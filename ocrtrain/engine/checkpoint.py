@@ -3,7 +3,9 @@
 A checkpoint is a directory (``latest/``, ``best/``) holding ``model.pdparams``, ``optimizer.pdopt``, ``rng.json``
 and ``state.json`` (and ``dict.txt`` for recognition). ``save_checkpoint`` writes ``.<name>.tmp-<pid>`` first,
 ``state.json`` last (its presence marks a complete copy), then swaps it in: ``<name>`` -> ``.<name>.old``,
-tmp -> ``<name>``, delete ``.old``. A kill at any moment leaves at least one complete copy among the three;
+tmp -> ``<name>``, delete ``.old``. Every file is fsynced before ``state.json`` is written, and ``state.json``, the
+copy and its parent directory after, so a power loss cannot leave a state file declaring data that never reached
+the disk. A kill at any moment leaves at least one complete copy among the three;
 ``find_checkpoint`` picks the newest complete one and the next save promotes it and deletes the leftovers of dead
 processes. Nothing read here runs code: weights go through the data-only unpickler, RNG states are JSON.
 """
@@ -158,6 +160,15 @@ def _recover(directory: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
+def _fsync(path: Path) -> None:
+    """Put a file's data, or a directory's entries, on the disk (a rename alone may reach it before the data)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def save_checkpoint(
     directory: Path,
     model: paddle.nn.Layer,
@@ -182,11 +193,16 @@ def save_checkpoint(
         (tmp / name).write_text(text, encoding="utf-8")
     for name, tensors in (extra_tensors or {}).items():
         paddle.save(tensors, str(tmp / name))
+    for written in tmp.iterdir():  # on the disk before the state file that declares them complete
+        _fsync(written)
     (tmp / STATE_FILE).write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")  # last
+    _fsync(tmp / STATE_FILE)
+    _fsync(tmp)
     old = _old_copy(directory)
     if directory.exists():
         directory.rename(old)
     tmp.rename(directory)
+    _fsync(directory.parent)  # the renames themselves
     shutil.rmtree(old, ignore_errors=True)
     return directory
 

@@ -1,5 +1,6 @@
 """Checkpoints: every intermediate state of the atomic save recovers to a complete copy, leftovers of dead
-processes are cleaned up, an empty model file is refused, and RNG states round-trip exactly as JSON."""
+processes are cleaned up, the data is on the disk before the state file and the swap, an empty model file is
+refused, and RNG states round-trip exactly as JSON."""
 
 from __future__ import annotations
 
@@ -168,3 +169,27 @@ def test_a_damaged_state_file_is_named(tmp_path):
     (tmp_path / "latest" / STATE_FILE).write_text("{", encoding="utf-8")
     with pytest.raises(ValueError, match=r"latest/state\.json: damaged, not JSON"):
         read_state(tmp_path / "latest")
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names synced files through /proc/self/fd")
+def test_a_checkpoint_is_on_the_disk_before_its_state_file_declares_it_and_swapped_in_durably(
+    ckpts, monkeypatch
+):
+    """A rename can reach the disk before the data it names: after a power loss such a checkpoint would look
+    complete and hold zeros. What is flushed, and when, is seen through os.fsync (called through)."""
+    tmp = (ckpts / f".latest.tmp-{os.getpid()}").resolve()
+    final = ckpts.resolve() / "latest"
+    synced = []  # (path, the temp copy's state file written yet, the new copy in place yet)
+    fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        synced.append((path, (tmp / STATE_FILE).exists(), (final / STATE_FILE).exists()))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    _save(ckpts / "latest", 5)
+    flushed_first = {p.name for p, state_written, _ in synced if p.parent == tmp and not state_written}
+    assert flushed_first == {p.name for p in final.iterdir()} - {STATE_FILE}
+    assert (tmp / STATE_FILE, True, False) in synced and (tmp, True, False) in synced
+    assert (final.parent, False, True) in synced  # the renames
