@@ -51,9 +51,18 @@ def _check(cfg: DictConfig) -> int:
             "'data.val.label_files=[<file>]'"
         )
     splits = {name: list(cfg.data[name].label_files) for name in ("train", "val") if cfg.data.get(name)}
+    hydra_cfg = HydraConfig.get()
+    # the template's train.txt / val.txt are placeholders: a split may be absent unless named on the command line
+    given = [o.lstrip("+") for o in hydra_cfg.overrides.task]
+    optional = [
+        name
+        for name in splits
+        if hydra_cfg.runtime.choices.get("data") == "mine"
+        and not any(o.startswith(f"data.{name}.label_files=") for o in given)
+    ]
     # check's own dict= is a path as given; data.dict, as in training, is relative to data.root
     dict_file = cfg.dict or (Path(cfg.data.root) / cfg.data.dict if cfg.data.get("dict") else None)
-    out_dir = Path(cfg.output or HydraConfig.get().runtime.output_dir)
+    out_dir = Path(cfg.output or hydra_cfg.runtime.output_dir)
     report = check_dataset(
         cfg.data.root,
         splits,
@@ -62,6 +71,7 @@ def _check(cfg: DictConfig) -> int:
         char_dict=CharDict.from_file(dict_file) if dict_file else _model_dictionary(cfg),
         opts=CheckOptions(**cfg.check),
         strict=bool(cfg.data.get("strict")),
+        optional=optional,
     )
     print(f"{report['kind']} dataset {cfg.data.get('name', '')} at {cfg.data.root}\n{summary_table(report)}")
     for name, paths in report["skipped_splits"].items():

@@ -12,6 +12,7 @@ import json
 import os
 import re
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,13 +56,17 @@ class Entry:
 
 
 def _read_lines(root: Path, label_file: str, kind: str, problems: list[str]) -> list[Entry]:
-    """Every usable line of a label source; each bad one is a problem (``file:line: reason``)."""
+    """Every usable line of a label source; each bad one is a problem (``file:line: reason``), and so is a source
+    without a single line."""
+    bad_lines = len(problems)
     try:
         reader = reader_for(root / label_file, root, kind)
         samples = [sample for _, _, sample in reader.read(lambda e: problems.append(str(e)))]
     except (LabelError, FileNotFoundError, ValueError) as e:
         problems.append(str(e))
         return []
+    if not samples and len(problems) == bad_lines:
+        problems.append(f"{root / label_file}: empty, no label lines")
     return [
         Entry(s.source, s.image_path, s.polys, s.texts, s.ignore)
         if isinstance(s, DetSample)
@@ -227,25 +232,30 @@ def check_dataset(
     char_dict: CharDict | None = None,
     opts: CheckOptions | None = None,
     strict: bool = False,
+    optional: Collection[str] = (),
 ) -> dict[str, Any]:
     """Check the label files of each split (``{"train": [...], "val": [...]}``); writes the report and pictures.
 
-    A split none of whose label files exists is left out (``report["skipped_splits"]``), so checking a val file
-    needs no train file; when no split has a label file, that is the error.
+    A missing label file is a problem, except that a split in ``optional`` none of whose label files exists is
+    left out (``report["skipped_splits"]``): checking a val file needs no train file the user did not name. When
+    no label file exists at all, that is the error.
     """
     root, out_dir, opts = Path(root), Path(out_dir), opts or CheckOptions()
-    missing = {
+    absent = {
         name: [str(root / f) for f in files]
         for name, files in splits.items()
         if not any((root / f).exists() for f in files)
     }
+    if len(absent) == len(splits):
+        raise FileNotFoundError(f"no label file found: {', '.join(p for ps in absent.values() for p in ps)}")
+    missing = {name: paths for name, paths in absent.items() if name in optional}
     splits = {name: files for name, files in splits.items() if name not in missing}
-    if not splits:
-        raise FileNotFoundError(f"no label file found: {', '.join(p for ps in missing.values() for p in ps)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     if kind == "auto":
-        first = next(root / f for files in splits.values() for f in files if (root / f).exists())
-        kind = label_kind(first)
+        existing = [root / f for files in splits.values() for f in files if (root / f).exists()]
+        kind = label_kind(
+            next((p for p in existing if p.stat().st_size), existing[0])
+        )  # an empty file tells nothing
     if kind not in ("det", "rec"):
         raise ValueError(f"kind must be det, rec or auto, got {kind!r}")
     char_dict = char_dict or CharDict.pretrained()

@@ -1,5 +1,5 @@
-"""Label files as users hand them over: not UTF-8 (issue 10 item 9), and only the split being checked or
-evaluated present (issue 10 item 12)."""
+"""Label files as users hand them over: not UTF-8 (issue 10 item 9), only the split being checked or evaluated
+present (issue 10 item 12), and a named one missing or empty."""
 
 from __future__ import annotations
 
@@ -85,3 +85,19 @@ def test_checking_a_val_file_needs_no_train_file(rec_root, tmp_path):
     assert (
         list(fingerprint) == [str(rec_root / "v.txt")] and fingerprint[str(rec_root / "v.txt")]["lines"] == 3
     )
+
+
+def test_a_named_label_file_that_is_missing_or_empty_fails_the_check(rec_root, tmp_path):
+    images = sorted(p.name for p in (rec_root / "images").iterdir())
+    (rec_root / "v.txt").write_text("".join(f"images/{name}\tword\n" for name in images), encoding="utf-8")
+    (rec_root / "empty.txt").write_text("\n", encoding="utf-8")
+    val = ["data.val.label_files=[v.txt]", f"output={tmp_path / 'r'}"]
+    for dataset in (["data=mine"], ["data=icdar2015_rec_demo"]):
+        run = _data_cli(*dataset, f"data.root={rec_root}", "data.train.label_files=[nope.txt]", *val)
+        assert run.returncode == 1, run.stdout + run.stderr
+        assert f"label file not found: {rec_root / 'nope.txt'}" in run.stdout and "NOT OK" in run.stdout
+    # a dataset config of the user's names its train file even when the command line does not
+    run = _data_cli("data=icdar2015_rec_demo", f"data.root={rec_root}", *val)
+    assert run.returncode == 1 and f"label file not found: {rec_root / 'train.txt'}" in run.stdout
+    run = _data_cli("data=mine", f"data.root={rec_root}", "data.train.label_files=[empty.txt]", *val)
+    assert run.returncode == 1 and f"{rec_root / 'empty.txt'}: empty, no label lines" in run.stdout
