@@ -120,6 +120,18 @@ def _is_checkpoint(spec: str | None) -> bool:
     return spec is None or (Path(spec) / STATE_FILE).is_file() or (Path(spec) / "checkpoints").is_dir()
 
 
+def _check_exists(spec: str | None) -> None:
+    """A ``checkpoint=`` path that does not exist is said to be missing, before the model config is looked for
+    where a checkpoint would have had it (which would fail asking for det= or rec=)."""
+    from ocrtrain.zoo import ZOO
+
+    if spec is not None and ":/" not in spec and spec not in ZOO and not Path(spec).exists():
+        raise FileNotFoundError(
+            f"checkpoint={spec}: no such file or directory (a run, checkpoint or exported directory, a zoo name "
+            "or a models:/ or runs:/ URI)"
+        )
+
+
 def _load(cfg: DictConfig, task, spec: str | None, device: Device) -> _Loaded:
     """``spec`` (a run or checkpoint dir, an exported dir, a zoo name or a registry URI) as a model of ``task``."""
     from ocrtrain import runs, tuning
@@ -173,6 +185,7 @@ def main(cfg: DictConfig) -> None:
         raise ValueError("tune=true and compare=... are separate runs: tune one model, or compare two")
     device = parse_device(cfg.device)
     spec = cfg.checkpoint
+    _check_exists(spec)
     training_run_dir, run_cfg = None, None
     if _is_checkpoint(spec):
         spec = str(runs.best_checkpoint(spec))  # resolved once: the config and the weights come from one run

@@ -183,3 +183,13 @@ def test_eval_of_a_val_file_needs_no_train_file(rec_run, tmp_path):
             cwd=tmp_path,
         )
     )
+
+
+def test_eval_of_a_checkpoint_that_does_not_exist_says_so(tmp_path):
+    missing = tmp_path / "outputs" / "train" / "no-such-run"
+    proc = run("eval", f"checkpoint={missing}", *OFFLINE, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [
+        f"error: checkpoint={missing}: no such file or directory (a run, checkpoint or exported directory, "
+        "a zoo name or a models:/ or runs:/ URI)"
+    ]
