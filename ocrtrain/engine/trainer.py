@@ -208,7 +208,12 @@ class Trainer:
 
     def _state(self, **extra: Any) -> dict[str, Any]:
         meta, _ = self.task.checkpoint_meta()
-        return {**meta, **extra, "world_size": self.world_size, "ema_decay": self.cfg.ema_decay}
+        settings = {
+            "world_size": self.world_size,
+            "batch_size": self.cfg.batch_size,
+            "ema_decay": self.cfg.ema_decay,
+        }
+        return {**meta, **extra, **settings}
 
     def _save(self, name: str, model: paddle.nn.Layer, optimizer: Any, state: dict[str, Any]) -> Path | None:
         """A checkpoint; one to resume from (with the optimizer) also holds the weight average."""
@@ -292,6 +297,13 @@ class Trainer:
                 raise ValueError(
                     f"{checkpoint}: trained by {saved.get('world_size', 1)} process(es), resumed with "
                     f"{self.world_size}: set trainer.nproc (or the device list) as the run had it"
+                )
+            # the position in the epoch counts batches of the run's size (checkpoints before this record no size)
+            if saved.get("batch_size", cfg.batch_size) != cfg.batch_size:
+                raise ValueError(
+                    f"{checkpoint}: trained with trainer.batch_size={saved['batch_size']}, resumed with "
+                    f"{cfg.batch_size}: set it as the run had it (the epoch continues after "
+                    f"{saved.get('step_in_epoch', 0)} batches of {saved['batch_size']})"
                 )
             if saved.get("ema_decay") != cfg.ema_decay:
                 raise ValueError(

@@ -1,4 +1,5 @@
-"""``seed`` makes training repeatable: the same batches and losses in every run, with any number of workers."""
+"""``seed`` makes training repeatable: the same batches and losses in every run, with any number of workers, and a
+resume continues with the run's batches (never with another batch size)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import fit_rec_demo
 
 from ocrtrain.config import compose
 from ocrtrain.engine.loader import BatchLoader
@@ -53,3 +55,14 @@ def test_two_runs_with_the_same_seed_have_the_same_losses(in_repo, tmp_path):
         runs.append(losses(run_dir))
     assert [s for s, _ in runs[0]] == [1, 2, 3]
     assert [v for _, v in runs[1]] == pytest.approx([v for _, v in runs[0]], abs=1e-6)
+
+
+def test_a_resume_with_another_batch_size_is_refused_naming_both(in_repo, tmp_path):
+    """The run's position counts batches of its size: another size would skip or repeat samples unseen."""
+    with pytest.raises(SystemExit):
+        fit_rec_demo(tmp_path, stop_after=1)
+    with pytest.raises(
+        ValueError, match=r"trained with trainer\.batch_size=4, resumed with 2: set it as the run"
+    ):
+        fit_rec_demo(tmp_path, resume=str(tmp_path), batch_size=2)
+    fit_rec_demo(tmp_path, resume=str(tmp_path))  # the same size resumes
