@@ -20,6 +20,7 @@ while waiting for a task.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import multiprocessing as mp
@@ -136,8 +137,13 @@ class _Workers:
         ]
         for w in self.processes:
             w.start()
+        # at interpreter exit multiprocessing ends daemon workers with SIGTERM, which they ignore, and then waits
+        # for them: a loader never closed would hang its process there. Registered after multiprocessing's own
+        # exit hook, this one runs first and kills them.
+        atexit.register(self.stop)
 
     def stop(self) -> None:
+        atexit.unregister(self.stop)
         for w in self.processes:
             if w.is_alive():
                 w.kill()
