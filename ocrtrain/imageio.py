@@ -47,13 +47,21 @@ class ImageTooLargeError(ImageError):
 
 
 def to_bgr(img: np.ndarray, source: str = "array") -> np.ndarray:
-    """Convert grayscale (HxW or HxWx1), BGRA and 16-bit images to HxWx3 uint8 BGR; reject empty ones."""
+    """Convert grayscale (HxW or HxWx1), BGRA, 16-bit, boolean and floating-point images to HxWx3 uint8 BGR;
+    reject empty ones. Floating-point images whose values all lie in [0, 1] (a float TIFF, an array from
+    scikit-image or ``img / 255``) are scaled by 255; others are read as 0..255."""
     if not isinstance(img, np.ndarray):
         raise ImageError(f"{source}: expected a numpy array, got {type(img).__name__}")
     if img.size == 0 or img.ndim < 2 or img.shape[0] == 0 or img.shape[1] == 0:
         raise ImageError(f"{source}: zero-size image (shape {img.shape})")
     if img.dtype == np.uint16:
         img = (img / 257).astype(np.uint8)
+    elif img.dtype == np.bool_:
+        img = img.astype(np.uint8) * 255
+    elif np.issubdtype(img.dtype, np.floating):
+        img = np.nan_to_num(img.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
+        scale = 255.0 if img.min() >= 0.0 and img.max() <= 1.0 else 1.0
+        img = np.clip(np.rint(img * scale), 0, 255).astype(np.uint8)
     elif img.dtype != np.uint8:
         img = np.clip(img, 0, 255).astype(np.uint8)
     if img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1):

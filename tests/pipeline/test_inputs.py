@@ -83,6 +83,18 @@ def test_gray_rgba_and_16bit_arrays_become_bgr(array, expected_shape):
     assert path is None and img.shape == expected_shape and img.dtype == np.uint8
 
 
+def test_float_and_boolean_images_keep_their_brightness(tmp_path, demo_dir):
+    """A float32 TIFF holds 0..1 and used to decode all black; a boolean mask was black and 1."""
+    color = cv2.imread(str(demo_dir / "images" / "img_2.jpg"))
+    cv2.imwrite(str(tmp_path / "float.tiff"), color.astype(np.float32) / 255)
+    ((_, from_tiff),) = list(iter_inputs(str(tmp_path / "float.tiff")))
+    assert np.array_equal(from_tiff, color)
+    ((_, from_0_255),) = list(iter_inputs(color.astype(np.float64)))  # floats past 1 are read as 0..255
+    assert np.array_equal(from_0_255, color)
+    ((_, mask),) = list(iter_inputs(np.eye(4, dtype=bool)))
+    assert mask[0, 0].tolist() == [255, 255, 255] and mask[0, 1].tolist() == [0, 0, 0]
+
+
 def test_grayscale_and_rgba_files(tmp_path, demo_dir):
     color = cv2.imread(str(demo_dir / "images" / "img_2.jpg"))
     cv2.imwrite(str(tmp_path / "gray.png"), cv2.cvtColor(color, cv2.COLOR_BGR2GRAY))
