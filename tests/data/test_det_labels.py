@@ -44,6 +44,17 @@ def test_skip_bad_reports_every_problem_with_its_line():
     assert "skipped 5 bad line(s) or image(s)" in skipped.summary()
 
 
+def test_bad_json_column_counts_from_the_line_start(tmp_path):
+    line = 'images/img_1.jpg\t[{"transcription": "x", "points": [[1, 2], [3, 4], [5, 6]]]'
+    (tmp_path / "labels.txt").write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(LabelError) as e:
+        read_labels("labels.txt", tmp_path)
+    column = int(str(e.value).rsplit("at column ", 1)[1].split(")")[0])
+    assert (
+        line[column - 1] == "]"
+    )  # where an editor's cursor lands: the bracket closing what should be an object
+
+
 def test_icdar_ground_truth_converts_to_the_paddleocr_labels(demo_dir):
     expected = (demo_dir / "train.txt").read_text(encoding="utf-8").splitlines()
     expected += (demo_dir / "val.txt").read_text(encoding="utf-8").splitlines()

@@ -36,7 +36,9 @@ class PaddleDetTxt(TextLabelReader):
         try:
             items = json.loads(payload)
         except json.JSONDecodeError as e:
-            raise LabelError(file, line_no, f"bad JSON ({e.msg} at column {e.colno})") from None
+            # the column counts from the line's start, as an editor shows it, not from the tab
+            column = len(rel) + 1 + e.colno
+            raise LabelError(file, line_no, f"bad JSON ({e.msg} at column {column})") from None
         if not isinstance(items, list):
             raise LabelError(file, line_no, f"labels must be a JSON list, got {type(items).__name__}")
         polys, texts = [], []
