@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 import ocrtrain.config  # noqa: F401  (registers the resolvers the entry points' configs use)
 from ocrtrain.data.common import LabelError
@@ -41,6 +42,11 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except MissingMandatoryValue as e:  # a ``???`` in the config the command line left unset
+            if os.environ.get("OCRTRAIN_DEBUG"):
+                raise
+            print(f"error: {e.full_key} is required: give {e.full_key}=...", file=sys.stderr)
+            sys.exit(2)
         except USER_ERRORS as e:
             if os.environ.get("OCRTRAIN_DEBUG"):
                 raise

@@ -15,10 +15,14 @@ from ocrtrain.cli import check_overrides, comma_values, load_saved_pipeline, pip
 def main(cfg: DictConfig) -> None:
     from ocrtrain.pipeline import OCRPipeline, ResultWriter
 
+    inputs = OmegaConf.to_container(cfg.input) if OmegaConf.is_list(cfg.input) else cfg.input
+    if inputs in ([], "", None):
+        raise ValueError(
+            f"input={inputs!r} names no image: give a file, a directory, a URL or a list of them"
+        )
     pipeline_cfg = load_saved_pipeline(cfg)
     writer = ResultWriter(cfg.save_path) if cfg.save_path else None
     pipe = OCRPipeline(pipeline_cfg)
-    inputs = OmegaConf.to_container(cfg.input) if OmegaConf.is_list(cfg.input) else cfg.input
     for res in pipe.predict(inputs):
         res.print()
         if writer is not None:

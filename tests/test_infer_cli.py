@@ -110,6 +110,22 @@ def test_missing_input_file_is_one_clear_line(tmp_path):
     assert f"error: {tmp_path / 'missing.png'}: no such file" in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "error: input is required: give input=..."),
+        (("input=[]",), "error: input=[] names no image"),
+        (("input=ftp://example.com/a.png",), "error: ftp://example.com/a.png: ftp:// URLs are not read"),
+    ],
+)
+def test_no_usable_input_is_one_clear_line(tmp_path, args, message):
+    """No input used to be a Hydra traceback, ``input=[]`` exited 0 having done nothing, and an ftp URL was read as
+    the missing file ``ftp:/example.com/a.png``."""
+    proc = run_infer(*args, f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert message in proc.stderr
+
+
 def test_pipeline_settings_are_checked_when_the_config_is_loaded(demo_dir, tmp_path):
     """A typo in a saved pipeline file used to be ignored silently, and bad values crashed mid-run (division by zero,
     range()) or found nothing; now each is one line naming the key (and the file and line)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +18,7 @@ URL_TIMEOUT_S = 15.0  # per connect / read
 URL_DEADLINE_S = 15.0  # the whole download
 URL_MAX_BYTES = 32 * 1024 * 1024
 _CHUNK = 64 * 1024
+_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 def fetch_url(
@@ -85,6 +87,12 @@ def iter_inputs(item: Any, url_deadline: float = URL_DEADLINE_S) -> Iterator[tup
         if text.startswith(("http://", "https://")):
             yield text, fetch_url(text, deadline=url_deadline)
             return
+        if scheme := _URL_SCHEME.match(
+            text
+        ):  # read as a path, ftp://host/a.png would become "ftp:/host/a.png"
+            raise ImageError(
+                f"{text}: {scheme.group(1)}:// URLs are not read; give a file, a directory or an http(s) URL"
+            )
         path = Path(text).expanduser()
         if path.is_dir():
             for file in _images_in(path):
