@@ -191,7 +191,9 @@ def main(cfg: DictConfig) -> None:
         spec = str(runs.best_checkpoint(spec))  # resolved once: the config and the weights come from one run
         training_run_dir = runs.run_dir_of(Path(spec))
         given = (cfg.get("det") is not None or cfg.get("rec") is not None) and cfg.get("data") is not None
-        run_cfg = None if given else runs.run_config(training_run_dir)  # a bare checkpoint dir has none
+        run_cfg = (
+            None if given else runs.run_config(training_run_dir, Path(spec))
+        )  # a bare checkpoint has none
     task = build_task(_task_config(cfg, run_cfg))
     loaded = _load(cfg, task, spec, device)
 

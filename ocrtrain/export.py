@@ -77,7 +77,7 @@ def main(cfg: DictConfig) -> None:
     export_dir = checked_export_dir(Path(cfg.export_dir or out_dir / "inference"))
     checkpoint = runs.best_checkpoint(cfg.checkpoint)
     run_dir = runs.run_dir_of(checkpoint)
-    run_cfg = runs.run_config(run_dir)
+    run_cfg = runs.run_config(run_dir, checkpoint)
     task = build_task(run_cfg)
     set_paddle_device(device)
     model, state = load_checkpoint_model(task, checkpoint)

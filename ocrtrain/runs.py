@@ -29,13 +29,19 @@ def best_checkpoint(spec: str | Path | None) -> Path:
     return best if (best / STATE_FILE).is_file() else find_checkpoint(path)
 
 
-def run_dir_of(checkpoint: Path) -> Path:
-    """``<run>/checkpoints/<name>`` -> ``<run>``."""
-    return Path(checkpoint).resolve().parent.parent
+def run_dir_of(checkpoint: Path) -> Path | None:
+    """``<run>/checkpoints/<name>`` -> ``<run>``; None for a checkpoint kept outside a run (copied out of one)."""
+    checkpoint = Path(checkpoint).resolve()
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
 
 
-def run_config(run_dir: Path) -> DictConfig:
-    """The resolved config a training run was started with (Hydra's ``.hydra/config.yaml``)."""
+def run_config(run_dir: Path | None, checkpoint: Path) -> DictConfig:
+    """The resolved config the training run of ``checkpoint`` was started with (Hydra's ``.hydra/config.yaml``)."""
+    if run_dir is None:
+        raise FileNotFoundError(
+            f"{checkpoint}: not in a training run's checkpoints/ folder, so the config it was trained with is "
+            "unknown; use it from its run directory, or pass det=/rec= and data= explicitly"
+        )
     path = Path(run_dir) / ".hydra" / "config.yaml"
     if not path.is_file():
         raise FileNotFoundError(

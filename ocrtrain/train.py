@@ -28,14 +28,17 @@ def main(cfg: DictConfig) -> float | None:
     from ocrtrain.engine.checkpoint import find_checkpoint
     from ocrtrain.engine.optim import OPTIMIZER_RULES
     from ocrtrain.engine.trainer import Trainer, TrainerConfig
+    from ocrtrain.runs import run_dir_of
     from ocrtrain.tasks import build_task
 
     check_value("seed", cfg.seed, NON_NEGATIVE_INT)  # every number of the run is checked before any work
     trainer_cfg = validated(TrainerConfig, OmegaConf.to_container(cfg.trainer, resolve=True), "trainer")
     processes = distributed.plan(cfg.device, trainer_cfg.nproc)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    if cfg.resume:  # a resumed run keeps writing into its own run directory (and its own MLflow run)
-        run_dir = find_checkpoint(Path(cfg.resume)).parent.parent
+    # a resumed run keeps writing into its own run directory (and MLflow run); a checkpoint kept outside any run
+    # continues in a new one
+    if cfg.resume:
+        run_dir = run_dir_of(find_checkpoint(Path(cfg.resume))) or run_dir
     if processes.world_size > 1 and not distributed.launched_rank():
         return launch_ranks(cfg, processes, run_dir)
     if not distributed.launched_rank() and int(os.environ.get("PADDLE_TRAINERS_NUM", "1")) > 1:

@@ -16,6 +16,7 @@ import pytest
 from conftest import REPO, free_port, post_image, run_module, run_ok, serving
 from mlflow.tracking import MlflowClient
 
+from ocrtrain import runs
 from ocrtrain.pipeline.model_source import ModelSourceError
 
 SMALL = [
@@ -204,6 +205,23 @@ def test_an_eval_that_meets_a_damaged_image_ends_its_run_failed(workspace, tmp_p
     assert proc.returncode == 2 and f"error: {data / 'val.txt'}:2: unreadable image" in proc.stderr
     (run,) = _runs(MlflowClient(uri), "eval")
     assert run.info.status == "FAILED"
+
+
+def test_a_checkpoint_kept_outside_its_run_resumes_into_a_new_run(workspace, tmp_path):
+    """A checkpoint copied out of its run resumes at its step in a new run directory; its parent's parent (here
+    tmp_path) used to become the run directory and fill with run files."""
+    kept = tmp_path / "kept" / "step3"
+    shutil.copytree(workspace["run_dir"] / "checkpoints" / "latest", kept)
+    out = run_ok("train", *SMALL, "trainer.max_steps=4", f"resume={kept}", cwd=tmp_path).stdout
+    (new_run,) = list((tmp_path / "outputs" / "train").iterdir())
+    assert f"run dir {new_run}" in out
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["step3"]
+    assert not [n for n in ("metrics.jsonl", "train.log", "checkpoints") if (tmp_path / n).exists()]
+    assert (new_run / "checkpoints" / "latest").is_dir()
+    steps = [json.loads(line)["step"] for line in (new_run / "metrics.jsonl").read_text().splitlines()]
+    assert min(steps) == 4  # continued after the checkpoint's step 3
+    with pytest.raises(FileNotFoundError, match="not in a training run's checkpoints/ folder"):
+        runs.run_config(runs.run_dir_of(kept), kept)  # what eval and export say of it without det=/data=
 
 
 def test_sweep_jobs_are_children_of_one_parent(tmp_path):
