@@ -40,7 +40,7 @@ def run_config(run_dir: Path | None, checkpoint: Path) -> DictConfig:
     if run_dir is None:
         raise FileNotFoundError(
             f"{checkpoint}: not in a training run's checkpoints/ folder, so the config it was trained with is "
-            "unknown; use it from its run directory, or pass det=/rec= and data= explicitly"
+            "unknown: give it inside its run directory (eval also takes det=/rec= and data= with it)"
         )
     path = Path(run_dir) / ".hydra" / "config.yaml"
     if not path.is_file():
