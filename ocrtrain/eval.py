@@ -41,9 +41,19 @@ def _task_config(cfg: DictConfig, run_cfg: DictConfig | None) -> DictConfig:
     return merged
 
 
-def _tune(
-    cfg: DictConfig, task, predictor, run, out_dir: Path, spec, checkpoint, step: int, meta: dict
-) -> None:
+@dataclass
+class _Loaded:
+    """A model ready to evaluate: its predictor and the inference settings it ships with."""
+
+    predictor: Any
+    evaluated: str  # what the report names
+    meta: dict[str, Any]  # its inference.yml (a checkpoint: the model config's, plus a still-valid tuned.yml)
+    origin: str  # where those settings came from, for error messages
+    checkpoint: Path | None = None
+    step: int = 0
+
+
+def _tune(cfg: DictConfig, task, loaded: _Loaded, run, out_dir: Path) -> None:
     """Search the DB values, print default vs tuned, write the winner where the model's settings live."""
     from ocrtrain import tuning
     from ocrtrain.pipeline.inference_settings import det_settings
@@ -58,13 +68,13 @@ def _tune(
     ]
     split = f"{task.data_cfg.root}: {', '.join(task.data_cfg.val.label_files)}"
     base = task.db_config
-    results = tuning.tune(task, predictor, grid, resizes or None, progress=True)
+    results = tuning.tune(task, loaded.predictor, grid, resizes or None, progress=True)
     print(tuning.summary(results, base, split))
     best = tuning.winner(results)
-    tuned = tuning.tuned_section(best, split, step if checkpoint else None)
+    tuned = tuning.tuned_section(best, split, loaded.step if loaded.checkpoint else None)
     holdout = {}
     if cfg.tune_holdout:
-        holdout = tuning.holdout_scores(task, predictor, best, list(cfg.tune_holdout))
+        holdout = tuning.holdout_scores(task, loaded.predictor, best, list(cfg.tune_holdout))
         default, found = holdout["default"], holdout["tuned"]
         print(
             f"held out ({', '.join(cfg.tune_holdout)}, not tuned on): Hmean {default['hmean']:.3f} -> "
@@ -76,13 +86,13 @@ def _tune(
         encoding="utf-8",
     )
     written = (
-        tuning.write_tuned(tuned, str(spec), checkpoint, out_dir)
+        tuning.write_tuned(tuned, loaded.evaluated, loaded.checkpoint, out_dir)
         if cfg.tune_write
         else "nothing written (tune_write=false)"
     )
     resize = f"{best.resize['limit_side_len']}/{best.resize['limit_type']}"
     print(f"tuned DB values and the resize they were found at ({resize}): {written}")
-    own = det_settings(meta, str(spec))
+    own = det_settings(loaded.meta, loaded.origin)
     if cfg.tune_write and (own.limit_side_len, own.limit_type) != tuple(best.resize.values()):
         print(
             f"note: the model ran at {own.limit_side_len}/{own.limit_type} before; it now runs at {resize} "
@@ -96,22 +106,10 @@ def _tune(
             "tune_search_s": best.search_s,
             **{f"holdout_hmean_{k}": v["hmean"] for k, v in holdout.items()},
         },
-        step=step,
+        step=loaded.step,
     )
     run.log_artifact(out_dir / "tune_report.json")
     run.end()
-
-
-@dataclass
-class _Loaded:
-    """A model ready to evaluate: its predictor and the inference settings it ships with."""
-
-    predictor: Any
-    evaluated: str  # what the report names
-    meta: dict[str, Any]  # its inference.yml (a checkpoint: the model config's, plus a still-valid tuned.yml)
-    origin: str  # where those settings came from, for error messages
-    checkpoint: Path | None = None
-    step: int = 0
 
 
 def _is_checkpoint(spec: str | None) -> bool:
@@ -202,9 +200,7 @@ def main(cfg: DictConfig) -> None:
     with tracking.ended_on_error(run):  # e.g. an image that turns out damaged: FAILED, not RUNNING
         if cfg.tune:
             task.use_inference_settings(loaded.meta, loaded.origin, cfg.resize)
-            _tune(
-                cfg, task, loaded.predictor, run, out_dir, spec, loaded.checkpoint, loaded.step, loaded.meta
-            )
+            _tune(cfg, task, loaded, run, out_dir)
             return
         before = None
         if cfg.compare is not None:  # the other model first, on the same split, with its own settings
