@@ -165,6 +165,17 @@ def split_item(item: int | tuple[int, int], dataset_seed: int) -> tuple[int, int
     return int(item), sample_seed(dataset_seed, int(item))
 
 
+def split_sources(data_cfg: Any, split: str) -> tuple[list[str], list[float]]:
+    """The label files of the data config's ``split`` (``train`` / ``val``) and their sampling ratios."""
+    node = data_cfg[split]
+    label_files = list(node.get("label_files") or [])
+    if not label_files:
+        raise ValueError(
+            f"data.{split}.label_files is empty: name at least one label file (relative to data.root)"
+        )
+    return label_files, list(node.get("ratio_list") or [1.0])
+
+
 def select_by_ratio(counts: list[int], ratio_list: list[float] | None, seed: int = 0) -> list[list[int]]:
     """For each label file with ``counts[i]`` samples, the indices kept under ``ratio_list[i]``.
 

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from ocrtrain.compare import paired_details
 from ocrtrain.components import build
 from ocrtrain.config import to_plain
+from ocrtrain.data.common import split_sources
 from ocrtrain.data.readers import fingerprint_label_files
 from ocrtrain.imageio import read_image
 from ocrtrain.pipeline.inference_settings import det_inference_yml, det_settings
@@ -78,11 +79,11 @@ class DetTask(TaskPredictors):
         the samples as evaluations see them."""
         from ocrtrain.data.det_dataset import DetDataset
 
-        node = self.data_cfg[split]
+        label_files, ratio_list = split_sources(self.data_cfg, split)
         dataset = DetDataset(
             root=self.data_cfg.root,
-            label_files=list(node.label_files),
-            ratio_list=list(node.get("ratio_list") or [1.0]),
+            label_files=label_files,
+            ratio_list=ratio_list,
             mode=mode,
             skip_bad=bool(self.data_cfg.get("skip_bad", False)),
             seed=self.seed,

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from ocrtrain.compare import paired_details
 from ocrtrain.components import build
 from ocrtrain.config import to_plain
+from ocrtrain.data.common import split_sources
 from ocrtrain.data.dictionary import CharDict
 from ocrtrain.data.readers import fingerprint_label_files
 from ocrtrain.devices import cpu_threads
@@ -110,7 +111,7 @@ class RecTask(TaskPredictors):
         the samples as evaluations see them."""
         from ocrtrain.data.rec_dataset import RecDataset
 
-        node = self.data_cfg[split]
+        label_files, ratio_list = split_sources(self.data_cfg, split)
         shape = self.model_cfg.image_shape
         # only training reads the augmentation settings (a run saved before they existed still evaluates)
         augmentation = {}
@@ -122,9 +123,9 @@ class RecTask(TaskPredictors):
             }
         dataset = RecDataset(
             root=self.data_cfg.root,
-            label_files=list(node.label_files),
+            label_files=label_files,
             char_dict=self.char_dict,
-            ratio_list=list(node.get("ratio_list") or [1.0]),
+            ratio_list=ratio_list,
             mode=mode,
             max_text_length=int(self.model_cfg.max_text_length),
             image_height=int(shape[0]),

@@ -36,3 +36,25 @@ def test_a_bad_number_is_one_clear_line(tmp_path, override, message):
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines() == [f"error: {message}"]
+
+
+def test_an_empty_label_file_list_is_named(tmp_path):
+    """``data.train.label_files=[]`` used to end in "no usable samples in []"."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ocrtrain.train",
+            *SMALL,
+            "data.train.label_files=[]",
+            "tracking.enabled=false",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: data.train.label_files is empty: name at least one label file (relative to data.root)"
+    )
