@@ -21,7 +21,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from ocrtrain.cli import check_overrides, comma_values, user_errors
+from ocrtrain.cli import check_keys, check_overrides, comma_values, user_errors
 from ocrtrain.devices import Device
 
 
@@ -236,4 +236,5 @@ def main(cfg: DictConfig) -> None:
 if __name__ == "__main__":
     check_overrides(sys.argv[1:])
     sys.argv[1:] = comma_values(sys.argv[1:])
+    check_keys("eval", sys.argv[1:])
     main()

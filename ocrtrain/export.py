@@ -20,7 +20,7 @@ import yaml
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from ocrtrain.cli import check_overrides, comma_values, user_errors
+from ocrtrain.cli import check_keys, check_overrides, comma_values, user_errors
 
 FORMATS = ("paddle", "onnx")
 # the files a model directory is read from (docs/architecture.md), by the format that writes them
@@ -157,4 +157,5 @@ def main(cfg: DictConfig) -> None:
 if __name__ == "__main__":
     check_overrides(sys.argv[1:])
     sys.argv[1:] = comma_values(sys.argv[1:], lists=("format",))
+    check_keys("export", sys.argv[1:])
     main()

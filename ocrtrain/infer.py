@@ -7,7 +7,14 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from ocrtrain.cli import check_overrides, comma_values, load_saved_pipeline, pipeline_file_argv, user_errors
+from ocrtrain.cli import (
+    check_keys,
+    check_overrides,
+    comma_values,
+    load_saved_pipeline,
+    pipeline_file_argv,
+    user_errors,
+)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="infer")
@@ -34,4 +41,5 @@ if __name__ == "__main__":
     sys.argv = pipeline_file_argv(sys.argv)
     check_overrides(sys.argv[1:])
     sys.argv[1:] = comma_values(sys.argv[1:])
+    check_keys("infer", sys.argv[1:])
     main()

@@ -1,5 +1,6 @@
 """Command lines Hydra cannot read (paths with spaces or reserved characters): one line saying how to quote them;
-a device list, which Hydra would read as a sweep, reaches the device check."""
+a mistyped key: one line naming the key it meant; a device list, which Hydra would read as a sweep, reaches the
+device check."""
 
 from __future__ import annotations
 
@@ -34,6 +35,26 @@ def test_the_suggested_quoting_works(tmp_path):
     suggestion = shlex.split(line.split("quote it for Hydra inside shell quotes: ")[1])
     proc = run("infer", *suggestion, f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "message"),
+    [
+        ("train", ["trainer.batch_sz=4"], "trainer.batch_sz: unknown setting (did you mean trainer.batch_size?)"),
+        ("train", ["det=PP-OCRv4_mobile_det", "det.optimizer.lrr=1"], "det.optimizer.lrr: unknown setting (did you mean det.optimizer.lr?)"),
+        ("train", ["traner.batch_size=3"], "traner.batch_size: unknown setting (did you mean trainer.batch_size?)"),
+        ("train", ["zzz.yyy=4"], "zzz.yyy: unknown setting (zzz is not in the train config)"),
+        ("eval", ["resise=pipeline"], "resise: unknown setting (did you mean resize?)"),
+        ("export", ["formt=onnx"], "formt: unknown setting (did you mean format?)"),
+        ("infer", ["input=a.png", "pipeline.det_box_thres=0.5"], "pipeline.det_box_thres: unknown setting (did you mean pipeline.det_box_thresh?)"),
+        ("serve", ["prot=8000"], "prot: unknown setting (did you mean port?)"),
+        ("data", ["split", "input=a.txt", "ratio=1.5"], "ratio: unknown setting (did you mean ratios?)"),
+    ],
+)  # fmt: skip
+def test_a_mistyped_key_is_named_with_the_key_it_meant(tmp_path, module, args, message):
+    """These were Hydra's six-line "Key ... is not in struct" report, exit status 1."""
+    proc = run(module, *args, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: {message}", proc.stderr[-2000:]
 
 
 @pytest.mark.skipif(paddle.is_compiled_with_cuda(), reason="the errors of a paddle without CUDA")
