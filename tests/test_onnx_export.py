@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import onnxruntime as ort
 import pytest
-from conftest import run_module, run_ok
+from conftest import REPO, run_module, run_ok
 
 from ocrtrain.pipeline.model_source import ModelSourceError, resolve_model_source
 from ocrtrain.pipeline.predictor import load_predictor
@@ -58,6 +58,16 @@ def test_format_onnx_alone_leaves_no_paddle_program(onnx_exports, tmp_path):
     assert sorted(p.name for p in (tmp_path / "onnx_only").iterdir()) == ["inference.onnx", "inference.yml"]
     with pytest.raises(ModelSourceError, match="has only an ONNX model .*backend=onnxruntime"):
         load_predictor(resolve_model_source(str(tmp_path / "onnx_only"), "rec"), "cpu")
+    image = REPO / "datasets" / "icdar2015_demo" / "images" / "img_11.jpg"
+    infer = [
+        f"input={image}",
+        f"rec_model={tmp_path / 'onnx_only'}",
+        "save_path=null",
+        f"hydra.run.dir={tmp_path}/i",
+    ]
+    refused = run_module("infer", *infer, cwd=tmp_path)
+    assert refused.returncode == 2 and "run it with backend=onnxruntime" in refused.stderr
+    run_ok("infer", *infer, "backend=onnxruntime", cwd=tmp_path)  # the advice works as given
     with pytest.raises(ModelSourceError, match="holds a rec model"):
         resolve_model_source(str(tmp_path / "onnx_only"), "det", "onnxruntime")
 
