@@ -180,15 +180,13 @@ def pipeline_file_argv(argv: list[str]) -> list[str]:
 def load_saved_pipeline(cfg: DictConfig) -> DictConfig:
     """``cfg.pipeline``, or a saved pipeline file (``pipeline=my_ocr.yaml``) under the command line's
     ``pipeline.*`` values, with the entrypoint's shortcuts (``device=``, ``backend=``, ``det_model=``, ``rec_model=``)
-    over both;
-    checked by ``load_pipeline_config``."""
+    over both; checked by ``load_pipeline_config``."""
     from hydra.core.hydra_config import HydraConfig
 
     from ocrtrain.pipeline import load_pipeline_config
+    from ocrtrain.pipeline.ocr import SHORTCUTS
 
-    shortcuts = {
-        key: cfg[key] for key in ("device", "backend", "det_model", "rec_model") if cfg[key] is not None
-    }
+    shortcuts = {key: cfg[key] for key in SHORTCUTS if cfg[key] is not None}
     if not cfg.get("pipeline_file"):
         return load_pipeline_config(cfg.pipeline, **shortcuts)
     command_line = [o for o in HydraConfig.get().overrides.task if o.startswith("pipeline.")]

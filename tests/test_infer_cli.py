@@ -94,6 +94,14 @@ def test_saved_pipeline_config_loads_back_and_command_line_wins(demo_dir, tmp_pa
     assert pipe.cfg.det_box_thresh == 0.95 and pipe.cfg.rec_batch_size == 2
     assert create_pipeline(str(saved), det_box_thresh=0.5).cfg.det_box_thresh == 0.5
 
+    # the dump's shortcuts at the top are read too (they were ignored): over its pipeline node, under the command line
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(dumped.stdout.replace("\ndet_model: null", "\ndet_model: PP-OCRv6_tiny_det"))
+    assert create_pipeline(str(edited)).cfg.det_model == "PP-OCRv6_tiny_det"
+    assert (
+        create_pipeline(str(edited), det_model="PP-OCRv4_mobile_det").cfg.det_model == "PP-OCRv4_mobile_det"
+    )
+
 
 def test_missing_device_is_one_clear_line(demo_dir, tmp_path):
     proc = run_infer(

@@ -84,18 +84,27 @@ def check_pipeline_settings(node: Any, prefix: str) -> None:
     check_rules(node, PIPELINE_RULES, prefix)
 
 
+# infer's and serve's top-level keys that set a pipeline setting of the same name, over the ``pipeline`` node
+SHORTCUTS = ("device", "backend", "det_model", "rec_model")
+
+
 def _load_pipeline_file(path: Path) -> DictConfig:
-    """A saved pipeline config, or the ``pipeline`` node of an ``ocrtrain.infer --cfg job`` dump, checked: an
-    error names the file, the line and the key."""
+    """A saved pipeline config, or an ``ocrtrain.infer --cfg job`` dump: its ``pipeline`` node with the dump's
+    shortcuts (``det_model: ...`` at the top) over it. Checked: an error names the file, the line and the key."""
     loaded = OmegaConf.load(path)
     if not isinstance(loaded, DictConfig):
         raise ConfigError(f"{path}: expected a mapping of pipeline settings, got a list")
-    nested = isinstance(loaded.get("pipeline"), DictConfig)
-    try:
-        check_pipeline_settings(loaded.pipeline if nested else loaded, "pipeline" if nested else "")
-    except ConfigError as e:
-        raise in_yaml_file(path, e) from None
-    return loaded.pipeline if nested else loaded
+    if not isinstance(loaded.get("pipeline"), DictConfig):
+        parts = [(loaded, "")]
+    else:
+        shortcuts = OmegaConf.create({k: loaded[k] for k in SHORTCUTS if loaded.get(k) is not None})
+        parts = [(loaded.pipeline, "pipeline"), (shortcuts, "")]
+    for node, prefix in parts:
+        try:
+            check_pipeline_settings(node, prefix)
+        except ConfigError as e:
+            raise in_yaml_file(path, e) from None
+    return OmegaConf.merge(*(node for node, _ in parts))
 
 
 def load_pipeline_config(
