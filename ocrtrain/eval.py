@@ -69,7 +69,7 @@ def _tune(cfg: DictConfig, task, loaded: _Loaded, run, out_dir: Path) -> None:
     split = f"{task.data_cfg.root}: {', '.join(task.data_cfg.val.label_files)}"
     base = task.db_config
     results = tuning.tune(task, loaded.predictor, grid, resizes or None, progress=True)
-    print(tuning.summary(results, base, split))
+    print(tuning.summary(results, base, split, list(cfg.tune_holdout or [])))
     best = tuning.winner(results)
     tuned = tuning.tuned_section(best, split, loaded.step if loaded.checkpoint else None)
     holdout = {}

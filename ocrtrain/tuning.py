@@ -218,8 +218,11 @@ def _label(resize: dict[str, Any]) -> str:
     return f"{resize['limit_side_len']}/{resize['limit_type']}"
 
 
-def summary(results: Sequence[TuneResult], base: DBPostProcess, split: str) -> str:
-    """A small table: default vs tuned per resize, with the gain and the cost."""
+def summary(
+    results: Sequence[TuneResult], base: DBPostProcess, split: str, holdout: Sequence[str] = ()
+) -> str:
+    """A small table: default vs tuned per resize, with the gain and the cost; ``holdout``: the label files the
+    winner is scored on next."""
     head = (
         f"{'resize':<10} {'setting':<8} {'thresh':>6} {'box_th':>6} {'unclip':>6} {'score':>5} {'P':>6} {'R':>6} "
         f"{'Hmean':>6}"
@@ -240,10 +243,15 @@ def summary(results: Sequence[TuneResult], base: DBPostProcess, split: str) -> s
             f"{r.images} images: model {r.forward_s:.1f} s, search {r.search_s:.1f} s, probability maps "
             f"{r.maps_bytes / 2**20:.0f} MiB (float16)"
         )
-    lines.append(
-        f"note: tuned and scored on the same split ({split}), so the tuned Hmean is optimistic; tune on a split "
-        "you do not report (data.val.label_files=[...]) and score the result on another (tune_holdout=[...])."
-    )
+    if holdout:
+        lines.append(
+            f"tuned on {split}; the Hmean to report is the held-out one below ({', '.join(holdout)})"
+        )
+    else:
+        lines.append(
+            f"note: tuned and scored on the same split ({split}), so the tuned Hmean is optimistic; tune on a split "
+            "you do not report (data.val.label_files=[...]) and score the result on another (tune_holdout=[...])."
+        )
     return "\n".join(lines)
 
 

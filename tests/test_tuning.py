@@ -58,6 +58,10 @@ def test_tuning_keeps_the_defaults_unless_it_beats_them_and_repairs_a_bad_start(
     (result,) = tuning.tune(task, predict, SMALL_GRID, progress=False)
     assert result.best["hmean"] >= result.default["hmean"] > 0.3
     assert result.settings_tried == SMALL_GRID.size()
+    assert "optimistic" in tuning.summary([result], task.db_config, "demo: val.txt")
+    with_holdout = tuning.summary([result], task.db_config, "demo: val.txt", ["test.txt"])
+    assert "optimistic" not in with_holdout  # the advice is not repeated to a user who follows it
+    assert with_holdout.endswith("the Hmean to report is the held-out one below (test.txt)")
 
     bad_start = build_task(
         compose("eval", [*DET, "det.postprocess.box_thresh=0.95"])
@@ -127,7 +131,8 @@ def test_tuned_values_reach_the_pipeline_from_an_exported_dir_and_from_a_checkpo
         "eval", f"checkpoint={exported}", *DET[:2], f"data.root={ROOT}", "tune=true", "resize=pipeline",
         "tune_holdout=[val.txt]", *small, *OFFLINE, f"hydra.run.dir={tmp_path}/tune_export", cwd=tmp_path,
     ).stdout  # fmt: skip
-    assert "optimistic" in out and f"{exported / 'inference.yml'}: infer, eval and serving" in out
+    assert "the Hmean to report is the held-out one below (val.txt)" in out
+    assert f"{exported / 'inference.yml'}: infer, eval and serving" in out
     report = json.loads((tmp_path / "tune_export" / "tune_report.json").read_text())
     assert report["hmean_tuned"] > report["hmean_default"] + 0.2
     held_out = report["holdout"]  # here the same split again: the same numbers, through the plain eval path

@@ -74,7 +74,8 @@ class DetDataset(Dataset):
 
     def report(self) -> str:
         skipped = f", {len(self.skipped)} skipped (data.skip_bad=true)" if len(self.skipped) else ""
-        return f"{len(self.samples)} images, {self.empty_images} with no boxes (trained on as all background){skipped}"
+        empty = " (trained on as all background)" if self.mode == "train" else ""
+        return f"{len(self.samples)} images, {self.empty_images} with no boxes{empty}{skipped}"
 
     @staticmethod
     def _load(sample: DetSample) -> np.ndarray:
