@@ -116,28 +116,26 @@ def check_keys(config_name: str, argv: list[str]) -> None:
     """A ``key=value`` whose key the entrypoint's config does not have (a typo: ``trainer.batch_sz=4``) is one line
     naming it and the closest key, exit status 2, instead of Hydra's "not in struct" report. Composing the config
     costs ~0.1 s; anything else Hydra refuses (a sweep outside ``-m``, an unknown config option) is left to it."""
-    from hydra import compose, initialize_config_module
     from hydra.errors import ConfigCompositionException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
+    from ocrtrain.config import compose
+
     overrides = [a for a in argv if not a.startswith("-") and ("=" in a or a.startswith("~"))]
     keys = [o.lstrip("+~").partition("=")[0] for o in overrides]
-    with initialize_config_module("ocrtrain.conf", version_base="1.3"):
-        try:
-            compose(config_name, overrides=overrides)
+    try:
+        compose(config_name, overrides)
+        return
+    except ConfigCompositionException as e:
+        cause = e.__cause__
+        if not isinstance(cause, (ConfigAttributeError, ConfigKeyError)) or not cause.full_key:
             return
-        except ConfigCompositionException as e:
-            cause = e.__cause__
-            if not isinstance(cause, (ConfigAttributeError, ConfigKeyError)) or not cause.full_key:
-                return
-            missing = str(cause.full_key)  # the first part of the key the config lacks
-        given = next((k for k in keys if k == missing or k.startswith(missing + ".")), missing)
-        try:  # the config without that override, to find the keys it meant
-            node = compose(
-                config_name, overrides=[o for o, k in zip(overrides, keys, strict=True) if k != given]
-            )
-        except ConfigCompositionException:
-            node = None
+        missing = str(cause.full_key)  # the first part of the key the config lacks
+    given = next((k for k in keys if k == missing or k.startswith(missing + ".")), missing)
+    try:  # the config without that override, to find the keys it meant
+        node = compose(config_name, [o for o, k in zip(overrides, keys, strict=True) if k != given])
+    except ConfigCompositionException:
+        node = None
     parent, _, part = missing.rpartition(".")
     node = OmegaConf.select(node, parent) if node is not None and parent else node
     close = (
