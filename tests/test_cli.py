@@ -60,7 +60,8 @@ def test_a_mistyped_key_is_named_with_the_key_it_meant(tmp_path, module, args, m
 @pytest.mark.skipif(paddle.is_compiled_with_cuda(), reason="the errors of a paddle without CUDA")
 @pytest.mark.parametrize("module", ["train", "eval", "export", "infer", "serve"])
 def test_a_device_list_reaches_the_device_check_of_every_entry_point(tmp_path, module):
-    proc = run(module, "device=gpu:0,1", cwd=tmp_path)
+    given_input = ["input=a.png"] if module == "infer" else []  # infer asks for its input first
+    proc = run(module, "device=gpu:0,1", *given_input, cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     (line,) = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     if module == "train":  # data parallel on two GPUs: refused by the installed paddle
