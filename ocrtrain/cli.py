@@ -175,6 +175,17 @@ def pipeline_file_argv(argv: list[str]) -> list[str]:
     return out
 
 
+def prepare_command_line(config_name: str, lists: tuple[str, ...] = (), saved_pipeline: bool = False) -> None:
+    """What every entrypoint does to ``sys.argv`` before Hydra parses it: a saved pipeline file
+    (``pipeline=my_ocr.yaml``, with ``saved_pipeline``) passed on as a file, the syntax checked, device lists and the
+    ``lists`` keys read as one value, then the keys checked against the ``config_name`` config."""
+    argv = pipeline_file_argv(sys.argv[1:]) if saved_pipeline else sys.argv[1:]
+    check_overrides(argv)
+    argv = comma_values(argv, lists)
+    check_keys(config_name, argv)
+    sys.argv[1:] = argv
+
+
 def load_saved_pipeline(cfg: DictConfig) -> DictConfig:
     """``cfg.pipeline``, or a saved pipeline file (``pipeline=my_ocr.yaml``) under the command line's
     ``pipeline.*`` values, with the entrypoint's shortcuts (``device=``, ``backend=``, ``det_model=``, ``rec_model=``)

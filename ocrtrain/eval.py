@@ -12,7 +12,6 @@ the metrics side by side and ``before_after.png``.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from ocrtrain.cli import check_keys, check_overrides, comma_values, user_errors
+from ocrtrain.cli import prepare_command_line, user_errors
 from ocrtrain.devices import Device
 
 
@@ -234,7 +233,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    check_overrides(sys.argv[1:])
-    sys.argv[1:] = comma_values(sys.argv[1:])
-    check_keys("eval", sys.argv[1:])
+    prepare_command_line("eval")
     main()

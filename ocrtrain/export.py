@@ -11,7 +11,6 @@ largest difference. Tracked as an MLflow run under the training run; with
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import hydra
@@ -20,7 +19,7 @@ import yaml
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from ocrtrain.cli import check_keys, check_overrides, comma_values, user_errors
+from ocrtrain.cli import prepare_command_line, user_errors
 
 FORMATS = ("paddle", "onnx")
 # the files a model directory is read from (docs/architecture.md), by the format that writes them
@@ -155,7 +154,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    check_overrides(sys.argv[1:])
-    sys.argv[1:] = comma_values(sys.argv[1:], lists=("format",))
-    check_keys("export", sys.argv[1:])
+    prepare_command_line("export", lists=("format",))
     main()

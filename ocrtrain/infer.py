@@ -7,14 +7,7 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from ocrtrain.cli import (
-    check_keys,
-    check_overrides,
-    comma_values,
-    load_saved_pipeline,
-    pipeline_file_argv,
-    user_errors,
-)
+from ocrtrain.cli import load_saved_pipeline, prepare_command_line, user_errors
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="infer")
@@ -38,8 +31,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    sys.argv = pipeline_file_argv(sys.argv)
-    check_overrides(sys.argv[1:])
-    sys.argv[1:] = comma_values(sys.argv[1:])
-    check_keys("infer", sys.argv[1:])
+    prepare_command_line("infer", saved_pipeline=True)
     main()

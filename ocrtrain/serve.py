@@ -7,14 +7,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from ocrtrain.cli import (
-    check_keys,
-    check_overrides,
-    comma_values,
-    load_saved_pipeline,
-    pipeline_file_argv,
-    user_errors,
-)
+from ocrtrain.cli import load_saved_pipeline, prepare_command_line, user_errors
 from ocrtrain.config_schema import NON_NEGATIVE_INT, POSITIVE_INT, POSITIVE_NUMBER, check_value, rule
 from ocrtrain.imageio import MAX_IMAGE_PIXELS
 
@@ -62,8 +55,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    sys.argv = pipeline_file_argv(sys.argv)
-    check_overrides(sys.argv[1:])
-    sys.argv[1:] = comma_values(sys.argv[1:])
-    check_keys("serve", sys.argv[1:])
+    prepare_command_line("serve", saved_pipeline=True)
     main()

@@ -14,15 +14,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from ocrtrain.cli import (
-    DATA_ERRORS,
-    check_keys,
-    check_overrides,
-    comma_values,
-    exit_on_signals,
-    run_failed,
-    user_errors,
-)
+from ocrtrain.cli import DATA_ERRORS, exit_on_signals, prepare_command_line, run_failed, user_errors
 from ocrtrain.config_schema import NON_NEGATIVE_INT, check_rules, check_value, validated
 from ocrtrain.engine import distributed
 
@@ -103,8 +95,6 @@ def launch_ranks(cfg: DictConfig, processes: distributed.Plan, run_dir: Path) ->
 
 
 if __name__ == "__main__":
-    check_overrides(sys.argv[1:])
-    sys.argv[1:] = comma_values(sys.argv[1:])
-    check_keys("train", sys.argv[1:])
+    prepare_command_line("train")
     with distributed.exit_status_recorded():
         main()

@@ -9,7 +9,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from ocrtrain.cli import check_keys, check_overrides, user_errors
+from ocrtrain.cli import prepare_command_line, user_errors
 
 COMMANDS = ("check", "convert", "split", "synth")
 
@@ -148,6 +148,5 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     sys.argv[1:] = with_dataset_template(positional_argv(sys.argv[1:]))
-    check_overrides(sys.argv[1:])
-    check_keys("data", sys.argv[1:])
+    prepare_command_line("data")
     main()
