@@ -188,9 +188,8 @@ def main(cfg: DictConfig) -> None:
         spec = str(runs.best_checkpoint(spec))  # resolved once: the config and the weights come from one run
         training_run_dir = runs.run_dir_of(Path(spec))
         given = (cfg.get("det") is not None or cfg.get("rec") is not None) and cfg.get("data") is not None
-        run_cfg = (
-            None if given else runs.run_config(training_run_dir, Path(spec))
-        )  # a bare checkpoint has none
+        # a checkpoint kept outside its run has no run config: then det=/rec= and data= must be given
+        run_cfg = None if given else runs.run_config(training_run_dir, Path(spec))
     task = build_task(_task_config(cfg, run_cfg))
     loaded = _load(cfg, task, spec, device)
 

@@ -87,9 +87,8 @@ def iter_inputs(item: Any, url_deadline: float = URL_DEADLINE_S) -> Iterator[tup
         if text.startswith(("http://", "https://")):
             yield text, fetch_url(text, deadline=url_deadline)
             return
-        if scheme := _URL_SCHEME.match(
-            text
-        ):  # read as a path, ftp://host/a.png would become "ftp:/host/a.png"
+        # another scheme read as a path would become a missing file: ftp://host/a.png -> "ftp:/host/a.png"
+        if scheme := _URL_SCHEME.match(text):
             raise ImageError(
                 f"{text}: {scheme.group(1)}:// URLs are not read; give a file, a directory or an http(s) URL"
             )
