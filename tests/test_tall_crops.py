@@ -13,6 +13,7 @@ from conftest import render_lines
 
 from ocrtrain import create_pipeline
 from ocrtrain.config import compose
+from ocrtrain.postprocess.ctc import keep_surer
 from ocrtrain.tasks import build_task
 
 TEXT = "Vertical sign"
@@ -63,3 +64,17 @@ def test_evaluation_reads_tall_regions_as_the_pipeline_does(tmp_path, both_ways)
     assert readings[0] == TEXT and (readings[1] == TEXT) == both_ways, readings
     # the report says which way up each crop was read (worst.png shows it that way)
     assert [d["other_way"] for d in report["details"]] == [False, both_ways]
+
+
+def test_the_other_reading_wins_only_when_it_scores_higher():
+    readings = [("NOOS", 0.9), ("pqnq", 0.6), ("TOP", 0.7)]
+    others = [
+        ("SOON", 0.8),
+        ("bnub", 0.6),
+    ]  # crops 0 and 1 read the other way up; a tie keeps the first reading
+    assert keep_surer(readings, others, [0, 1]) == (readings, [False, False, False])
+    others = [("SOON", 0.95)]
+    assert keep_surer(readings, others, [0]) == (
+        [("SOON", 0.95), ("pqnq", 0.6), ("TOP", 0.7)],
+        [True, False, False],
+    )

@@ -12,6 +12,7 @@ what it did in ``report.initialised``. Checkpoints load as saved (``adapt=False`
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from paddle import nn
 from ocrtrain.models.use_order import eval_mode, parameter_use_order
 from ocrtrain.models.weights import GraphOrder, Weights, WeightsError, read_weights
 
+log = logging.getLogger("ocrtrain")
 MIN_MATCHED_FRACTION = 0.9
 GRAPH_CHECK_TOLERANCE = 1e-4  # max abs difference to the source graph's output on a probe input
 
@@ -175,3 +177,11 @@ def load_pretrained(model: nn.Layer, source: str | Path, characters: list[str] |
     ``characters``: the recogniser's dictionary when it may differ from the one the weights speak.
     """
     return load_weights(model, read_weights(str(source)), context=LoadContext(characters=characters))
+
+
+def load_pretrained_for_run(model: nn.Layer, source: str | Path, characters: list[str] | None = None) -> None:
+    """``load_pretrained`` as a training or evaluation run does it: its report logged (the console, and the run's log
+    file under Hydra), and refused when most of the model would stay random."""
+    report = load_pretrained(model, source, characters)
+    log.info(report.summary())
+    report.raise_if_poor()

@@ -36,6 +36,7 @@ from ocrtrain.pipeline.inputs import iter_inputs
 from ocrtrain.pipeline.model_source import resolve_model_source
 from ocrtrain.pipeline.predictor import BACKENDS, load_predictor
 from ocrtrain.pipeline.result import OCRResult
+from ocrtrain.postprocess.ctc import keep_surer
 from ocrtrain.postprocess.db import SCORE_MODES
 from ocrtrain.preprocess import LIMIT_TYPES, normalize_det, resize_det, resize_norm_rec
 
@@ -246,11 +247,8 @@ class OCRPipeline:
         which = [i for i, t in enumerate(turned) if t]
         if not which:
             return texts
-        texts = list(texts)
         others = self.recognize([cv2.rotate(crops[i], cv2.ROTATE_180) for i in which])
-        for i, other in zip(which, others, strict=True):
-            texts[i] = max(texts[i], other, key=lambda r: r[1])
-        return texts
+        return keep_surer(texts, others, which)[0]
 
     def predict_image(self, img: np.ndarray, img_path: str | None = None) -> OCRResult:
         quads, det_scores = self.detect(img)

@@ -26,6 +26,18 @@ def ctc_greedy_decode(probs: np.ndarray, characters: list[str], blank: int = 0) 
     return results
 
 
+def keep_surer(
+    readings: list[tuple[str, float]], others: list[tuple[str, float]], which: list[int]
+) -> tuple[list[tuple[str, float]], list[bool]]:
+    """Where a crop was also read another way (``others[k]`` reads crop ``which[k]``), keep the higher-scoring
+    reading; returns the readings and, per crop, whether the other reading won (a tie keeps the first)."""
+    readings, replaced = list(readings), [False] * len(readings)
+    for i, other in zip(which, others, strict=True):
+        if other[1] > readings[i][1]:
+            readings[i], replaced[i] = other, True
+    return readings, replaced
+
+
 @register("postprocess", "CTCLabelDecode")
 class CTCLabelDecode:
     """The CTC post-process as inference.yml names it: its dictionary, plus the space when ``use_space_char``."""

@@ -51,11 +51,9 @@ class DetTask(TaskPredictors):
         return build_model(to_plain(self.model_cfg.arch))
 
     def load_pretrained(self, model: paddle.nn.Layer) -> None:
-        from ocrtrain.models.loading import load_pretrained
+        from ocrtrain.models.loading import load_pretrained_for_run
 
-        report = load_pretrained(model, str(self.pretrained))
-        log.info(report.summary())  # console and the run's log file under Hydra
-        report.raise_if_poor()
+        load_pretrained_for_run(model, str(self.pretrained))
 
     def use_inference_settings(self, meta: dict[str, Any], origin: str, resize: str) -> None:
         """Evaluate with a model's own inference settings: its DB values, and with ``resize="pipeline"`` its

@@ -22,7 +22,7 @@ from ocrtrain.data.dictionary import CharDict
 from ocrtrain.data.readers import fingerprint_label_files
 from ocrtrain.devices import cpu_threads
 from ocrtrain.pipeline.inference_settings import rec_inference_yml, rec_settings
-from ocrtrain.postprocess.ctc import ctc_greedy_decode
+from ocrtrain.postprocess.ctc import ctc_greedy_decode, keep_surer
 from ocrtrain.sheets import caption_sheet
 from ocrtrain.tasks.traced_eval import TaskPredictors
 
@@ -90,11 +90,9 @@ class RecTask(TaskPredictors):
         return int(self.model_cfg.max_text_length) + 2  # NRTR tokens: start + text + end
 
     def load_pretrained(self, model: paddle.nn.Layer) -> None:
-        from ocrtrain.models.loading import load_pretrained
+        from ocrtrain.models.loading import load_pretrained_for_run
 
-        report = load_pretrained(model, str(self.pretrained), characters=list(self.char_dict.characters))
-        log.info(report.summary())  # console and the run's log file under Hydra
-        report.raise_if_poor()
+        load_pretrained_for_run(model, str(self.pretrained), characters=list(self.char_dict.characters))
 
     def use_inference_settings(self, meta: dict[str, Any], origin: str, resize: str) -> None:
         """Evaluate a loaded model only with its own dictionary (``resize`` applies to detectors only)."""
@@ -262,13 +260,14 @@ class RecTask(TaskPredictors):
         ):
             items = [load(i) for i in range(start, min(start + batch_size, len(dataset)))]
             decoded = ctc_greedy_decode(predict(np.stack([it["image"] for it in items])), characters)
-            other_way = [False] * len(items)
+            # a tall region is read the other way up too: the surer reading is kept
             turned = [k for k, it in enumerate(items) if "image_other_way" in it]
-            if turned:  # a tall region read the other way up too: the surer reading is kept
-                other = predict(np.stack([items[k]["image_other_way"] for k in turned]))
-                for k, reading in zip(turned, ctc_greedy_decode(other, characters), strict=True):
-                    if reading[1] > decoded[k][1]:
-                        decoded[k], other_way[k] = reading, True
+            others = []
+            if turned:
+                others = ctc_greedy_decode(
+                    predict(np.stack([items[k]["image_other_way"] for k in turned])), characters
+                )
+            decoded, other_way = keep_surer(decoded, others, turned)
             for item, (text, score), flipped in zip(items, decoded, other_way, strict=True):
                 details.append(
                     {
