@@ -26,7 +26,7 @@ class ConfigError(ValueError):
     """A config value of the wrong kind, or an unknown key; the message starts with the dotted key (``key``, where
     known), or with the file and line that set it."""
 
-    def __init__(self, message: str, key: str | None = None):
+    def __init__(self, message: str, key: str | None = None) -> None:
         super().__init__(message)
         self.key = key
 

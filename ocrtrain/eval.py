@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -22,6 +22,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from ocrtrain.cli import prepare_command_line, user_errors
 from ocrtrain.devices import Device
+
+if TYPE_CHECKING:
+    from ocrtrain.tasks.det import DetTask
+    from ocrtrain.tasks.rec import RecTask
+    from ocrtrain.tracking import MlflowRun, NoRun
 
 
 def _task_config(cfg: DictConfig, run_cfg: DictConfig | None) -> DictConfig:
@@ -52,7 +57,9 @@ class _Loaded:
     step: int = 0
 
 
-def _tune(cfg: DictConfig, task, loaded: _Loaded, run, out_dir: Path) -> None:
+def _tune(
+    cfg: DictConfig, task: DetTask | RecTask, loaded: _Loaded, run: MlflowRun | NoRun, out_dir: Path
+) -> None:
     """Search the DB values, print default vs tuned, write the winner where the model's settings live."""
     from ocrtrain import tuning
     from ocrtrain.pipeline.inference_settings import det_settings
@@ -129,7 +136,7 @@ def _check_exists(spec: str | None) -> None:
         )
 
 
-def _load(cfg: DictConfig, task, spec: str | None, device: Device) -> _Loaded:
+def _load(cfg: DictConfig, task: DetTask | RecTask, spec: str | None, device: Device) -> _Loaded:
     """``spec`` (a run or checkpoint dir, an exported dir, a zoo name or a registry URI) as a model of ``task``."""
     from ocrtrain import runs, tuning
     from ocrtrain.devices import set_paddle_device
@@ -151,7 +158,7 @@ def _load(cfg: DictConfig, task, spec: str | None, device: Device) -> _Loaded:
     return _Loaded(task.eval_predictor(model), str(checkpoint), meta, origin, checkpoint, step)
 
 
-def _evaluate(task, loaded: _Loaded, resize: str) -> dict[str, Any]:
+def _evaluate(task: DetTask | RecTask, loaded: _Loaded, resize: str) -> dict[str, Any]:
     """The task's report for one model, with its own inference settings, naming what was evaluated."""
     task.use_inference_settings(loaded.meta, loaded.origin, resize)
     report = task.evaluate(loaded.predictor)

@@ -38,7 +38,7 @@ def worker_message(message: str, error_type: type) -> str:
 class ImageError(ValueError):
     """An image that cannot be used: missing, unreadable, not an image, or empty."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str) -> None:
         super().__init__(worker_message(str(message), type(self)))
 
 

@@ -26,7 +26,7 @@ class UnsafeFileError(ValueError):
 
 
 class _DataOnlyUnpickler(pickle.Unpickler):
-    def __init__(self, file: Any, source: Path, allowed: frozenset[tuple[str, str]]):
+    def __init__(self, file: Any, source: Path, allowed: frozenset[tuple[str, str]]) -> None:
         super().__init__(file)
         self._source, self._allowed = source, allowed
 

@@ -45,7 +45,7 @@ class ServiceLimits:
 
 
 class HTTPError(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
 
@@ -116,7 +116,7 @@ class PipelinePool:
     """``workers`` threads, each with the pipeline it built itself (paddle's oneDNN predictors fail when another
     thread runs them); at most ``workers + max_queue`` requests are admitted at a time."""
 
-    def __init__(self, make_pipeline: Any, limits: ServiceLimits):
+    def __init__(self, make_pipeline: Any, limits: ServiceLimits) -> None:
         self.limits = limits
         self.admitted = 0
         self._local = threading.local()

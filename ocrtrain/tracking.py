@@ -115,7 +115,7 @@ class MlflowRun:
     and are stored under their plain names (``hmean``, ``acc``...; the metric names in docs/architecture.md).
     """
 
-    def __init__(self, client: Any, run_id: str, uri: str):
+    def __init__(self, client: Any, run_id: str, uri: str) -> None:
         self.client, self.run_id, self.uri = client, run_id, uri
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from ocrtrain.cli import prepare_command_line, user_errors
+
+if TYPE_CHECKING:
+    from ocrtrain.data.dictionary import CharDict
 
 COMMANDS = ("check", "convert", "split", "synth")
 
@@ -34,7 +38,7 @@ def with_dataset_template(argv: list[str]) -> list[str]:
     return argv
 
 
-def _model_dictionary(cfg: DictConfig):
+def _model_dictionary(cfg: DictConfig) -> CharDict | None:
     """The dictionary of the recogniser named with ``rec=<model>``, else None (check's default)."""
     from ocrtrain.data.dictionary import CharDict
 

@@ -28,7 +28,7 @@ class LabelError(ValueError):
     ``LabelError(traceback text)``) do, so the ``file:line`` survives worker processes.
     """
 
-    def __init__(self, path: str | Path, line_no: int | None = None, reason: str | None = None):
+    def __init__(self, path: str | Path, line_no: int | None = None, reason: str | None = None) -> None:
         if line_no is None or reason is None:
             message = worker_message(str(path), type(self))
             match = re.fullmatch(r"(.*?):(\d+): (.*)", message, re.S)

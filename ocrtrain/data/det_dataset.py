@@ -47,7 +47,7 @@ class DetDataset(Dataset):
         copy_paste: float = 0.0,
         limit_side_len: int = 736,
         limit_type: str = "min",
-    ):
+    ) -> None:
         super().__init__()
         if mode not in ("train", "eval"):
             raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")

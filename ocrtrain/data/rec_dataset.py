@@ -134,7 +134,7 @@ class RecDataset(Dataset):
         seed: int = 0,
         multiscale_heights: list[int] | None = None,
         tall_both_ways: bool = False,
-    ):
+    ) -> None:
         super().__init__()
         self.root, self.char_dict, self.mode = Path(root), char_dict, mode
         self.max_text_length, self.height, self.width = max_text_length, image_height, image_width

@@ -159,7 +159,7 @@ def launch(the_plan: Plan, run_dir: Path, overrides: list[str], config_name: str
 class RankLogs:
     """The lines each rank wrote to its ``workerlog.<rank>`` in this launch."""
 
-    def __init__(self, log_dir: Path, world_size: int):
+    def __init__(self, log_dir: Path, world_size: int) -> None:
         self.paths = [log_dir / f"workerlog.{rank}" for rank in range(world_size)]
         self.starts = [p.stat().st_size if p.is_file() else 0 for p in self.paths]
 

@@ -32,7 +32,7 @@ def _averaged_entries(model: paddle.nn.Layer) -> dict[str, paddle.Tensor]:
 class WeightAverage:
     """The running average of ``model``'s weights, starting at its current ones."""
 
-    def __init__(self, model: paddle.nn.Layer, decay: float):
+    def __init__(self, model: paddle.nn.Layer, decay: float) -> None:
         self.model, self.decay = model, float(decay)
         with paddle.no_grad():
             self.average = {name: t.detach().clone() for name, t in _averaged_entries(model).items()}

@@ -54,7 +54,7 @@ class Freezer:
         prefixes: Sequence[str],
         unfreeze_at_step: int | None = None,
         world_size: int = 1,
-    ):
+    ) -> None:
         check_module_paths(model, prefixes, "trainer.freeze")
         if prefixes and unfreeze_at_step is not None and world_size > 1:
             raise ConfigError(

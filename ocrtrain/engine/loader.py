@@ -66,7 +66,7 @@ class _RemoteError:
     skips ``__init__``, so the main process raises the worker's exception with its message and attributes intact.
     """
 
-    def __init__(self, error: BaseException, items: list[Item]):
+    def __init__(self, error: BaseException, items: list[Item]) -> None:
         self.cls, self.args, self.state = type(error), error.args, dict(vars(error))
         self.text = f"{type(error).__name__}: {error}"
         self.trace = "".join(traceback.format_exception(error))
@@ -124,7 +124,7 @@ def _work(
 class _Workers:
     """Worker processes and their two queues."""
 
-    def __init__(self, dataset: Any, collate: Callable, count: int, seed: int):
+    def __init__(self, dataset: Any, collate: Callable, count: int, seed: int) -> None:
         ctx = mp.get_context("fork")
         self.tasks, self.results = ctx.Queue(), ctx.Queue()
         self.processes = [
@@ -165,7 +165,7 @@ class BatchLoader:
         seed: int = 0,
         prefetch_per_worker: int = 2,
         timeout_s: float = 600.0,
-    ):
+    ) -> None:
         self.dataset, self.collate, self.num_workers, self.seed = dataset, collate, num_workers, seed
         self.prefetch = max(1, prefetch_per_worker) * max(1, num_workers)
         self.timeout_s = timeout_s

@@ -59,7 +59,9 @@ class WarmupCosine(paddle.optimizer.lr.LRScheduler):
     nothing) and keeps its cosine in a nested scheduler state; after the warm-up the two are equal (tested).
     """
 
-    def __init__(self, learning_rate: float, total_steps: int, warmup_steps: int = 0, min_lr: float = 0.0):
+    def __init__(
+        self, learning_rate: float, total_steps: int, warmup_steps: int = 0, min_lr: float = 0.0
+    ) -> None:
         self.total_steps = max(int(total_steps), 1)
         self.warmup_steps = max(int(warmup_steps), 0)
         self.min_lr = min_lr

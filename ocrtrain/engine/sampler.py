@@ -27,7 +27,7 @@ class ResumableBatchSampler(Sampler):
         drop_last: bool = True,
         rank: int = 0,
         world_size: int = 1,
-    ):
+    ) -> None:
         if num_samples < 1:
             raise ValueError("the training set is empty")
         self.num_samples, self.batch_size = num_samples, batch_size

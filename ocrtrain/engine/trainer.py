@@ -169,7 +169,7 @@ class Trainer:
         run_dir: Path,
         tracker: Tracker | None = None,
         resume: str | None = None,
-    ):
+    ) -> None:
         self.task, self.cfg, self.optimizer_cfg = task, cfg, optimizer_cfg
         self.run_dir = Path(run_dir)
         self.tracker = tracker

@@ -42,7 +42,7 @@ class DBDiceFocalLoss(paddle.nn.Layer):
         focal_weight: float = 1.0,
         aux_weights: dict[str, float] | None = None,
         eps: float = 1e-6,
-    ):
+    ) -> None:
         """``aux_weights``: level (``p4``, ``p3``, ``p2``) -> weight of that level's maps loss, for the head's
         ``aux_maps_<level>`` outputs (none: PaddleOCR's 0.2 / 0.3 / 0.4)."""
         super().__init__()

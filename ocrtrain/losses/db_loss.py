@@ -68,7 +68,7 @@ class DBLoss(paddle.nn.Layer):
         probability_loss: str = "balanced_bce",
         ohem_ratio: float = 3.0,
         eps: float = 1e-6,
-    ):
+    ) -> None:
         super().__init__()
         if probability_loss not in PROBABILITY_LOSSES:
             raise ValueError(

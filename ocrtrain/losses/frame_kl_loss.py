@@ -19,7 +19,7 @@ EPS = 1e-8
 
 @register("loss", "FrameKLLoss")
 class FrameKLLoss(paddle.nn.Layer):
-    def __init__(self, temperature: float = 1.0):
+    def __init__(self, temperature: float = 1.0) -> None:
         super().__init__()
         if temperature <= 0:
             raise ValueError(f"FrameKLLoss: temperature must be > 0, got {temperature}")

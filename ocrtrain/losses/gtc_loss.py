@@ -23,7 +23,7 @@ def nrtr_tokens(labels: np.ndarray, lengths: np.ndarray, max_len: int) -> np.nda
 
 @register("loss", "NRTRLoss")
 class NRTRLoss(paddle.nn.Layer):
-    def __init__(self, smoothing: float = 0.1):
+    def __init__(self, smoothing: float = 0.1) -> None:
         super().__init__()
         self.smoothing = smoothing
 

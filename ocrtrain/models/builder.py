@@ -24,7 +24,7 @@ from ocrtrain.components import build
 
 
 class Model(nn.Layer):
-    def __init__(self, backbone: nn.Layer, neck: nn.Layer | None, head: nn.Layer):
+    def __init__(self, backbone: nn.Layer, neck: nn.Layer | None, head: nn.Layer) -> None:
         super().__init__()
         self.backbone, self.neck, self.head = backbone, neck, head
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import paddle
 import paddle.nn.functional as F
-from paddle.autograd import PyLayer
+from paddle.autograd import PyLayer, PyLayerContext
 
 
 class _ChannelBias(PyLayer):
     @staticmethod
-    def forward(ctx, x: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
+    def forward(ctx: PyLayerContext, x: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
         channels = bias.shape[0]
         ctx.grad_x, ctx.grad_bias = not x.stop_gradient, not bias.stop_gradient
         zeros, ones = paddle.zeros([channels], x.dtype), paddle.ones([channels], x.dtype)
@@ -25,7 +25,9 @@ class _ChannelBias(PyLayer):
         return F.batch_norm(x, zeros, ones, None, bias, training=False, epsilon=0.0)
 
     @staticmethod
-    def backward(ctx, grad: paddle.Tensor) -> tuple[paddle.Tensor | None, paddle.Tensor | None]:
+    def backward(
+        ctx: PyLayerContext, grad: paddle.Tensor
+    ) -> tuple[paddle.Tensor | None, paddle.Tensor | None]:
         grad_bias = None
         if ctx.grad_bias:
             n, c, h, w = grad.shape

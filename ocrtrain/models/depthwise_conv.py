@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import paddle
 import paddle.nn.functional as F
-from paddle.autograd import PyLayer
+from paddle.autograd import PyLayer, PyLayerContext
 
 from ocrtrain.devices import cpu_threads
 from ocrtrain.models import cpu_kernels
@@ -37,7 +37,11 @@ def _geometry(
 class _DepthwiseConv(PyLayer):
     @staticmethod
     def forward(
-        ctx, x: paddle.Tensor, weight: paddle.Tensor, stride: tuple[int, int], padding: tuple[int, int]
+        ctx: PyLayerContext,
+        x: paddle.Tensor,
+        weight: paddle.Tensor,
+        stride: tuple[int, int],
+        padding: tuple[int, int],
     ) -> paddle.Tensor:
         x, weight = x.contiguous(), weight.contiguous()
         geometry = _geometry(x, weight, stride, padding)
@@ -50,7 +54,9 @@ class _DepthwiseConv(PyLayer):
         return y
 
     @staticmethod
-    def backward(ctx, grad: paddle.Tensor) -> tuple[paddle.Tensor | None, paddle.Tensor | None]:
+    def backward(
+        ctx: PyLayerContext, grad: paddle.Tensor
+    ) -> tuple[paddle.Tensor | None, paddle.Tensor | None]:
         x, weight = ctx.saved_tensor()
         grad = grad.contiguous()
         grad_x = grad_weight = None

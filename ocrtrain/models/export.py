@@ -19,7 +19,7 @@ from paddle.static import InputSpec
 class EvalForward(nn.Layer):
     """Traced instead of the model itself: ``to_static`` replaces the forward of the layer it is given."""
 
-    def __init__(self, model: nn.Layer):
+    def __init__(self, model: nn.Layer) -> None:
         super().__init__()
         self.model = model
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import paddle
 import paddle.nn.functional as F
-from paddle.autograd import PyLayer
+from paddle.autograd import PyLayer, PyLayerContext
 
 from ocrtrain.models import cpu_kernels
 
@@ -20,7 +20,10 @@ from ocrtrain.models import cpu_kernels
 class _HardSwishAffine(PyLayer):
     @staticmethod
     def forward(
-        ctx, x: paddle.Tensor, scale: paddle.Tensor | None = None, bias: paddle.Tensor | None = None
+        ctx: PyLayerContext,
+        x: paddle.Tensor,
+        scale: paddle.Tensor | None = None,
+        bias: paddle.Tensor | None = None,
     ) -> paddle.Tensor:
         x = x.contiguous()
         affine = scale is not None
@@ -35,7 +38,7 @@ class _HardSwishAffine(PyLayer):
         return y
 
     @staticmethod
-    def backward(ctx, grad: paddle.Tensor) -> paddle.Tensor | tuple[paddle.Tensor, ...]:
+    def backward(ctx: PyLayerContext, grad: paddle.Tensor) -> paddle.Tensor | tuple[paddle.Tensor, ...]:
         (x,) = ctx.saved_tensor()
         grad = grad.contiguous()
         grad_x = paddle.empty(x.shape, dtype=x.dtype)

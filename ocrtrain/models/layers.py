@@ -20,7 +20,7 @@ def make_divisible(value: float, divisor: int = 16) -> int:
 class ScaleBias(nn.Layer):
     """A learnable scalar affine ``scale * x + bias`` (PaddleOCR's LearnableAffineBlock)."""
 
-    def __init__(self, scale_name: str = "scale", bias_name: str = "bias"):
+    def __init__(self, scale_name: str = "scale", bias_name: str = "bias") -> None:
         super().__init__()
         self._names = (scale_name, bias_name)
         setattr(self, scale_name, self.create_parameter([1], default_initializer=Constant(1.0)))
@@ -100,7 +100,7 @@ class FusedRepLayer(nn.Layer):
 
     def __init__(
         self, in_ch: int, out_ch: int, kernel: int, stride: int | tuple[int, int] = 1, groups: int = 1
-    ):
+    ) -> None:
         super().__init__()
         self.reparam_conv = nn.Conv2D(in_ch, out_ch, kernel, stride, padding=(kernel - 1) // 2, groups=groups)
         self.w = self.create_parameter([1], default_initializer=Constant(1.0))
@@ -144,7 +144,7 @@ def log_softmax(x: paddle.Tensor) -> paddle.Tensor:
 class SqueezeExcite(nn.Layer):
     """Channel attention: global average -> 1x1 (c/4) -> ReLU -> 1x1 (c) -> hard-sigmoid -> rescale."""
 
-    def __init__(self, channels: int, reduction: int = 4, hardsigmoid_slope: float = 1 / 6):
+    def __init__(self, channels: int, reduction: int = 4, hardsigmoid_slope: float = 1 / 6) -> None:
         super().__init__()
         self.conv1 = nn.Conv2D(channels, channels // reduction, 1)
         self.conv2 = nn.Conv2D(channels // reduction, channels, 1)
@@ -156,7 +156,7 @@ class SqueezeExcite(nn.Layer):
 
 
 class ConvBN(nn.Layer):
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int):
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int) -> None:
         super().__init__()
         self.conv = nn.Conv2D(in_ch, out_ch, kernel, stride, padding=(kernel - 1) // 2, bias_attr=False)
         self.bn = nn.BatchNorm2D(out_ch)
@@ -179,7 +179,7 @@ def upsample_nearest(x: paddle.Tensor, factor: int) -> paddle.Tensor:
 
 
 class ConvBNSwish(nn.Layer):
-    def __init__(self, in_ch: int, out_ch: int, kernel: tuple[int, int] = (1, 1), groups: int = 1):
+    def __init__(self, in_ch: int, out_ch: int, kernel: tuple[int, int] = (1, 1), groups: int = 1) -> None:
         super().__init__()
         self.conv = nn.Conv2D(
             in_ch, out_ch, kernel, padding=(kernel[0] // 2, kernel[1] // 2), groups=groups, bias_attr=False

@@ -33,8 +33,8 @@ from ocrtrain.config_schema import (
 from ocrtrain.crop import CROP_MODES, sort_reading_order, turn_upright
 from ocrtrain.pipeline.inference_settings import cls_settings, det_settings, rec_settings
 from ocrtrain.pipeline.inputs import iter_inputs
-from ocrtrain.pipeline.model_source import resolve_model_source
-from ocrtrain.pipeline.predictor import BACKENDS, load_predictor
+from ocrtrain.pipeline.model_source import ModelSource, resolve_model_source
+from ocrtrain.pipeline.predictor import BACKENDS, Predictor, load_predictor
 from ocrtrain.pipeline.result import OCRResult
 from ocrtrain.postprocess.ctc import keep_surer
 from ocrtrain.postprocess.db import SCORE_MODES
@@ -153,10 +153,12 @@ class OCRPipeline:
     """Text detection (DB) + recognition (CTC) with the shipped PP-OCRv4 weights or the user's own models; ``cfg``
     comes from :func:`load_pipeline_config`, which checks it."""
 
-    def __init__(self, cfg: DictConfig):
+    def __init__(self, cfg: DictConfig) -> None:
         self.cfg = cfg
 
-        def load(spec: str, task: str, device: str | None, backend: str | None):
+        def load(
+            spec: str, task: str, device: str | None, backend: str | None
+        ) -> tuple[ModelSource, Predictor]:
             backend = backend or cfg.backend
             source = resolve_model_source(spec, task, backend)
             predictor = load_predictor(

@@ -16,7 +16,9 @@ Predictor = Callable[[np.ndarray], np.ndarray]  # float32 N x C x H x W batch ->
 class InferenceModel:
     """Runs an exported (PIR ``inference.json``) or legacy (``inference.pdmodel``) model with paddle.inference."""
 
-    def __init__(self, source: ModelSource, device: Device, cpu_threads: int = 2, enable_mkldnn: bool = True):
+    def __init__(
+        self, source: ModelSource, device: Device, cpu_threads: int = 2, enable_mkldnn: bool = True
+    ) -> None:
         from paddle import inference
 
         if source.model_file is None or source.params_file is None:
@@ -63,7 +65,9 @@ def require_onnx_graph(source: ModelSource, backend: str) -> None:
 class OnnxRuntimeModel:
     """Runs a model's ONNX graph (``inference.onnx``, or the graph a zoo model ships) with ONNX Runtime."""
 
-    def __init__(self, source: ModelSource, device: Device, cpu_threads: int = 2, enable_mkldnn: bool = True):
+    def __init__(
+        self, source: ModelSource, device: Device, cpu_threads: int = 2, enable_mkldnn: bool = True
+    ) -> None:
         require_onnx_graph(source, "onnxruntime")
         try:
             import onnxruntime as ort
@@ -108,7 +112,9 @@ class OnnxRuntimeModel:
 class OpenVinoModel:
     """Runs a model's ONNX graph with OpenVINO on the CPU (latency hint, ``cpu_threads`` inference threads)."""
 
-    def __init__(self, source: ModelSource, device: Device, cpu_threads: int = 2, enable_mkldnn: bool = True):
+    def __init__(
+        self, source: ModelSource, device: Device, cpu_threads: int = 2, enable_mkldnn: bool = True
+    ) -> None:
         require_onnx_graph(source, "openvino")
         if device.kind != "cpu":
             raise DeviceUnavailableError(

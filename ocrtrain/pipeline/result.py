@@ -50,7 +50,7 @@ def _target_file(save_path: str | Path, img_path: str | None, suffix: str, name:
 class OCRResult(dict):
     """One image's result: ``img_path``, ``dt_polys``, ``dt_scores``, ``rec_text``, ``rec_score`` (reading order)."""
 
-    def __init__(self, data: dict[str, Any], image: np.ndarray | None = None):
+    def __init__(self, data: dict[str, Any], image: np.ndarray | None = None) -> None:
         super().__init__(data)
         self._image = image  # kept for save_to_img; not part of the schema
 
@@ -108,7 +108,7 @@ class ResultWriter:
     after each input; a later input of the same stem gets its extension in the name (``x_png_ocr.json``), then a
     number, so that no result of the run overwrites an earlier one."""
 
-    def __init__(self, save_path: str | Path):
+    def __init__(self, save_path: str | Path) -> None:
         self.folder = Path(save_path)
         if self.folder.exists() and not self.folder.is_dir():
             raise ValueError(

@@ -11,7 +11,7 @@ from ocrtrain.components import register
 class ClsPostProcess:
     """The classifier's post-process as inference.yml names it: ``label_list[k]`` is class ``k``'s label."""
 
-    def __init__(self, label_list: list[str]):
+    def __init__(self, label_list: list[str]) -> None:
         self.labels = [str(label) for label in label_list]
 
     def __call__(self, probs: np.ndarray) -> list[tuple[str, float]]:

@@ -42,7 +42,7 @@ def keep_surer(
 class CTCLabelDecode:
     """The CTC post-process as inference.yml names it: its dictionary, plus the space when ``use_space_char``."""
 
-    def __init__(self, character_dict: list[str], use_space_char: bool = True):
+    def __init__(self, character_dict: list[str], use_space_char: bool = True) -> None:
         self.characters = [str(c) for c in character_dict]
         if use_space_char and " " not in self.characters:
             self.characters.append(" ")

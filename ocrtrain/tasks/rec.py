@@ -55,7 +55,7 @@ class RecTask(TaskPredictors):
 
     def __init__(
         self, model_cfg: DictConfig, data_cfg: DictConfig, pretrained: str | None = None, seed: int = 42
-    ):
+    ) -> None:
         self.model_cfg, self.data_cfg = model_cfg, data_cfg
         self.pretrained = pretrained or model_cfg.pretrained
         self.seed = seed

@@ -68,7 +68,7 @@ class LabelReader(ABC):
 
     kind: ClassVar[str]  # "det" or "rec": the sample type it yields
 
-    def __init__(self, path: str | Path, root: str | Path):
+    def __init__(self, path: str | Path, root: str | Path) -> None:
         self.path, self.root = Path(path), Path(root)  # image paths in the labels are relative to root
 
     @classmethod

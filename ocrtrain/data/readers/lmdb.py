@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ocrtrain.components import register
 from ocrtrain.data.common import LabelError
 from ocrtrain.data.readers.base import LabelReader, OnError, RecSample, file_digest
+
+if TYPE_CHECKING:
+    import lmdb
 
 
 @register("label_reader", "lmdb")
@@ -19,7 +23,7 @@ class Lmdb(LabelReader):
     def matches(cls, path: Path) -> bool:
         return path.is_dir()  # a directory without data.mdb is refused with a clear error when read
 
-    def _open(self):
+    def _open(self) -> lmdb.Environment:
         import lmdb
 
         if not (self.path / "data.mdb").is_file():

@@ -46,7 +46,9 @@ DET_OUT_CHANNELS = [16, 24, 56, 480]  # the 1x1 projections of the four detectio
 
 
 class LCNetV3Block(nn.Layer):
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride, use_se: bool):
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel: int, stride: int | tuple[int, int], use_se: bool
+    ) -> None:
         super().__init__()
         self.dw_conv = FusedRepLayer(in_ch, in_ch, kernel, stride, groups=in_ch)
         self.se = SqueezeExcite(in_ch) if use_se else None
@@ -68,7 +70,7 @@ class PPLCNetV3(nn.Layer):
     """``det=True``: four feature maps (strides 4, 8, 16, 32) projected to 12/18/42/360 channels at scale 0.75.
     ``det=False``: the recognition variant, a 1 x W/8 feature sequence (average-pooled 3 x 2)."""
 
-    def __init__(self, scale: float = 1.0, det: bool = False):
+    def __init__(self, scale: float = 1.0, det: bool = False) -> None:
         super().__init__()
         self.det = det
         stages = STAGES_DET if det else STAGES_REC

@@ -59,7 +59,7 @@ class BranchStem(nn.Layer):
     """Stride 4: 3x3/2 conv, then a max-pool branch beside two 2x2 convs, concatenated, 3x3/2 conv, 1x1 conv;
     ReLU after every conv. The 2x2 convs and the pool pad one pixel at the bottom and right (ONNX SAME_UPPER)."""
 
-    def __init__(self, mid: int, out: int):
+    def __init__(self, mid: int, out: int) -> None:
         super().__init__()
         same = [0, 1, 0, 1]
         self.stem1 = nn.Conv2D(3, mid, 3, 2, padding=1)
@@ -78,7 +78,7 @@ class BranchStem(nn.Layer):
 class PlainStem(nn.Layer):
     """Stride 4: 3x3/2 conv-BN, GELU, 3x3/2 conv-BN (no activation)."""
 
-    def __init__(self, mid: int, out: int):
+    def __init__(self, mid: int, out: int) -> None:
         super().__init__()
         self.conv1 = ConvBN(3, mid, 3, 2)
         self.conv2 = ConvBN(mid, out, 3, 2)
@@ -91,7 +91,15 @@ class LCNetV4Block(nn.Layer):
     """Token mixer: depthwise conv (+ squeeze-excite); channel mixer: 1x1 expand -> GELU -> 1x1 compress, added to
     the token mixer's output when the block keeps the shape."""
 
-    def __init__(self, kernel: int, in_ch: int, out_ch: int, stride, use_se: bool, expand_ratio: int = 2):
+    def __init__(
+        self,
+        kernel: int,
+        in_ch: int,
+        out_ch: int,
+        stride: int | tuple[int, int],
+        use_se: bool,
+        expand_ratio: int = 2,
+    ) -> None:
         super().__init__()
         self.dw_conv = nn.Conv2D(in_ch, in_ch, kernel, stride, padding=(kernel - 1) // 2, groups=in_ch)
         self.se = SqueezeExcite(in_ch) if use_se else None
@@ -112,7 +120,7 @@ class PPLCNetV4(nn.Layer):
     """``det=True``: four feature maps (strides 4, 8, 16, 32); ``det=False``: the recognition variant, a
     1 x W/8 feature sequence (average-pooled 3 x 2, as at inference). ``model_size``: tiny or small."""
 
-    def __init__(self, model_size: str = "small", det: bool = False):
+    def __init__(self, model_size: str = "small", det: bool = False) -> None:
         super().__init__()
         key = ("det" if det else "rec", model_size)
         if key not in STAGES:

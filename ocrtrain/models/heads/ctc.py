@@ -16,7 +16,7 @@ from ocrtrain.models.loading import LoadContext, LoadReport
 class SequenceMixer(nn.Layer):
     """Depthwise 1 x k conv over the sequence, then a pointwise conv; BatchNorm and hard-swish after each."""
 
-    def __init__(self, channels: int, kernel: int):
+    def __init__(self, channels: int, kernel: int) -> None:
         super().__init__()
         self.depthwise = nn.Conv2D(
             channels, channels, (1, kernel), padding=(0, kernel // 2), groups=channels, bias_attr=False
@@ -46,7 +46,7 @@ class CTCHead(nn.Layer):
         num_classes: int,
         mid_channels: int | None = None,
         mix_kernel: int | None = None,
-    ):
+    ) -> None:
         super().__init__()
         self.mixer = SequenceMixer(in_channels, mix_kernel) if mix_kernel else None
         if mid_channels:

@@ -17,7 +17,7 @@ class DBBranch(nn.Layer):
 
     ``fused``: the BatchNorms folded into the convolutions' biases, as the PP-OCRv6 weights ship."""
 
-    def __init__(self, in_ch: int, fused: bool = False):
+    def __init__(self, in_ch: int, fused: bool = False) -> None:
         super().__init__()
         mid = in_ch // 4
         self.conv1 = nn.Conv2D(in_ch, mid, 3, padding=1, bias_attr=None if fused else False)
@@ -75,7 +75,7 @@ class DBHead(nn.Layer):
     trains them from scratch (``training_only_branch``).
     """
 
-    def __init__(self, in_channels: int, k: int = 50, fused: bool = False, aux_in_channels: int = 0):
+    def __init__(self, in_channels: int, k: int = 50, fused: bool = False, aux_in_channels: int = 0) -> None:
         super().__init__()
         self.k = k
         self.binarize = DBBranch(in_channels, fused)

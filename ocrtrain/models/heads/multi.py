@@ -17,7 +17,7 @@ from ocrtrain.components import register
 class _Encoder(nn.Layer):
     """Holds the sequence encoder as ``.encoder`` (PaddleOCR's ``SequenceEncoder`` naming)."""
 
-    def __init__(self, encoder: nn.Layer):
+    def __init__(self, encoder: nn.Layer) -> None:
         super().__init__()
         self.encoder = encoder
         self.out_channels = encoder.out_channels
@@ -42,7 +42,7 @@ class MultiHead(nn.Layer):
         encoder: dict[str, Any],
         ctc: dict[str, Any] | None = None,
         gtc: dict[str, Any] | None = None,
-    ):
+    ) -> None:
         super().__init__()
         self.ctc_encoder = _Encoder(components.build("neck", encoder, in_channels=in_channels))
         self.ctc_head = components.build(

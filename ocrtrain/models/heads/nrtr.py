@@ -23,7 +23,7 @@ class NRTRHead(nn.Layer):
 
     def __init__(
         self, in_channels: int, num_classes: int, dim: int = 384, layers: int = 4, max_text_length: int = 25
-    ):
+    ) -> None:
         """``num_classes``: the CTC classes (blank + dictionary); ``max_text_length`` characters between start and end."""
         super().__init__()
         num_chars, max_len = num_classes - 1, max_text_length + 2

@@ -12,7 +12,7 @@ from ocrtrain.components import register
 class Im2Seq(nn.Layer):
     """N x C x 1 x W backbone features -> N x W x C, no parameters."""
 
-    def __init__(self, in_channels: int):
+    def __init__(self, in_channels: int) -> None:
         super().__init__()
         self.out_channels = in_channels
 

@@ -24,7 +24,7 @@ class LightSVTREncoder(nn.Layer):
         mlp_ratio: float = 2.0,
         local_kernel: int = 7,
         dropout: float = 0.1,
-    ):
+    ) -> None:
         super().__init__()
         self.shortcut = ConvBNSwish(in_channels, dims)
         self.project = ConvBNSwish(in_channels, dims)

@@ -12,7 +12,7 @@ from ocrtrain.models.layers import SqueezeExcite, upsample_nearest
 class RSELayer(nn.Layer):
     """conv (no bias) followed by squeeze-excitation, with a residual shortcut around the attention."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, shortcut: bool = True):
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, shortcut: bool = True) -> None:
         super().__init__()
         self.in_conv = nn.Conv2D(in_ch, out_ch, kernel, padding=kernel // 2, bias_attr=False)
         self.se_block = SqueezeExcite(out_ch, hardsigmoid_slope=0.2)
@@ -27,7 +27,7 @@ class RSELayer(nn.Layer):
 class RSEFPN(nn.Layer):
     """Top-down feature pyramid over the four backbone maps; returns their fusion at stride 4 (out_channels)."""
 
-    def __init__(self, in_channels: list[int], out_channels: int = 96, shortcut: bool = True):
+    def __init__(self, in_channels: list[int], out_channels: int = 96, shortcut: bool = True) -> None:
         super().__init__()
         self.out_channels = out_channels
         self.ins_conv = nn.LayerList([RSELayer(c, out_channels, 1, shortcut) for c in in_channels])

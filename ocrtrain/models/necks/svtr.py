@@ -11,7 +11,7 @@ from ocrtrain.models.layers import ConvBNSwish
 
 
 class GlobalAttention(nn.Layer):
-    def __init__(self, dim: int, num_heads: int):
+    def __init__(self, dim: int, num_heads: int) -> None:
         super().__init__()
         self.num_heads, self.scale = num_heads, (dim // num_heads) ** -0.5
         self.qkv = nn.Linear(dim, dim * 3)
@@ -28,7 +28,7 @@ class GlobalAttention(nn.Layer):
 
 
 class MLP(nn.Layer):
-    def __init__(self, dim: int, hidden: int):
+    def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
         self.fc1, self.fc2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
 
@@ -39,7 +39,7 @@ class MLP(nn.Layer):
 class SVTRBlock(nn.Layer):
     """Pre-norm transformer block with global attention and a Swish MLP."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, dropout: float):
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, dropout: float) -> None:
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(dim, epsilon=1e-5), nn.LayerNorm(dim, epsilon=1e-5)
         self.mixer = GlobalAttention(dim, num_heads)
@@ -68,7 +68,7 @@ class SVTREncoder(nn.Layer):
         num_heads: int = 8,
         mlp_ratio: float = 2.0,
         dropout: float = 0.1,
-    ):
+    ) -> None:
         super().__init__()
         kernel = tuple(kernel_size)
         self.conv1 = ConvBNSwish(in_channels, in_channels // 8, kernel)

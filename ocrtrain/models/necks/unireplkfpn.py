@@ -21,7 +21,7 @@ class LargeKernelRSELayer(nn.Layer):
     ``backbones/pplcnetv4.py``.
     """
 
-    def __init__(self, channels: int, kernel: int, shortcut: bool):
+    def __init__(self, channels: int, kernel: int, shortcut: bool) -> None:
         super().__init__()
         self.large_kernel = nn.Conv2D(channels, channels, kernel, padding=kernel // 2, groups=channels)
         self.rse = RSELayer(channels, channels // 4, 1, shortcut)
@@ -38,7 +38,7 @@ class UniRepLKFPN(RSEFPN):
         out_channels: int = 96,
         dilated_kernel_size: int = 7,
         shortcut: bool = True,
-    ):
+    ) -> None:
         self.kernel = dilated_kernel_size  # read by output_layer during RSEFPN's construction
         super().__init__(in_channels, out_channels, shortcut)
 

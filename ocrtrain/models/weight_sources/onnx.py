@@ -10,6 +10,7 @@ Reading a graph never executes code from it: ONNX is a protobuf of standard oper
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ def _is_weight(name: str, op: str, position: int, value: np.ndarray) -> bool:
     return not (name.startswith("auto.cast.") and op not in _CAST_WEIGHT_OPS)
 
 
-def _runner(path: Path, input_name: str):
+def _runner(path: Path, input_name: str) -> Callable[[np.ndarray], np.ndarray]:
     session = None
 
     def run(x: np.ndarray) -> np.ndarray:
