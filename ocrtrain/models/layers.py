@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import numpy as np
 import paddle
 import paddle.nn.functional as F
 from paddle import nn
@@ -10,6 +13,12 @@ from paddle.nn.initializer import Constant
 from ocrtrain.models.channel_bias import add_channel_bias
 from ocrtrain.models.depthwise_conv import conv2d
 from ocrtrain.models.hardswish import hardswish
+
+if TYPE_CHECKING:
+    from ocrtrain.models.loading import LoadContext, LoadReport
+
+# paddle's default, which PaddleOCR's branches keep (a checkpoint does not store it)
+BATCH_NORM_EPSILON = 1e-5
 
 
 def make_divisible(value: float, divisor: int = 16) -> int:
@@ -119,6 +128,54 @@ class FusedRepLayer(nn.Layer):
     def without_trailing_affine(self, x: paddle.Tensor) -> paddle.Tensor:
         """The forward up to the hard-swish: the caller passes ``activation.affine()`` on to the next layer."""
         return hardswish(conv_affine(self.reparam_conv, x, self.w, self.b))
+
+    def adapt_weights(
+        self, prefix: str, tensors: dict[str, np.ndarray], report: LoadReport, context: LoadContext
+    ) -> None:
+        """Take this layer as PaddleOCR's trainer saves it (``best_accuracy.pdparams``): parallel branches, each a
+        convolution and a BatchNorm (``conv_kxk.<i>``, ``conv_1x1``; ``identity`` a BatchNorm alone), summed, then
+        the affines ``lab`` and ``act.lab``. In eval mode the branches are one linear map of the input, folded here
+        into ``reparam_conv``: each BatchNorm into its kernel and bias, the 1 x 1 kernel padded to k x k, the
+        identity as a kernel of ones at the centre."""
+        affines = {
+            "lab.scale": "w",
+            "lab.bias": "b",
+            "act.lab.scale": "activation.scale",
+            "act.lab.bias": "activation.bias",
+        }
+        for theirs, ours in affines.items():
+            if prefix + theirs in tensors and prefix + ours not in tensors:
+                value = tensors.pop(prefix + theirs)
+                if self.has_activation or not ours.startswith("activation."):  # stride 2: built, never used
+                    tensors[prefix + ours] = value
+        if f"{prefix}conv_kxk.0.conv.weight" not in tensors or f"{prefix}reparam_conv.weight" in tensors:
+            return
+        out_ch, in_per_group, k, _ = self.reparam_conv.weight.shape
+        kernel = np.zeros((out_ch, in_per_group, k, k), np.float32)
+        bias = np.zeros(out_ch, np.float32)
+        branches = []
+        while f"{prefix}conv_kxk.{len(branches)}.conv.weight" in tensors:
+            branches.append(f"conv_kxk.{len(branches)}.")
+        for branch in [*branches, "conv_1x1.", "identity."]:
+            if branch == "identity.":
+                if f"{prefix}identity.weight" not in tensors:
+                    continue
+                branch_kernel = np.zeros_like(kernel)  # out == in here: channel c reads input c of its group
+                branch_kernel[np.arange(out_ch), np.arange(out_ch) % in_per_group, k // 2, k // 2] = 1.0
+                norm = f"{prefix}identity."
+            else:
+                if f"{prefix}{branch}conv.weight" not in tensors:
+                    continue
+                branch_kernel = tensors.pop(f"{prefix}{branch}conv.weight").astype(np.float32)
+                pad = (k - branch_kernel.shape[-1]) // 2
+                branch_kernel = np.pad(branch_kernel, [(0, 0), (0, 0), (pad, pad), (pad, pad)])
+                norm = f"{prefix}{branch}bn."
+            gamma, beta, mean, var = (tensors.pop(norm + n) for n in ("weight", "bias", "_mean", "_variance"))
+            scale = gamma / np.sqrt(var + BATCH_NORM_EPSILON)
+            kernel += branch_kernel * scale.reshape(-1, 1, 1, 1)
+            bias += beta - mean * scale
+        tensors[f"{prefix}reparam_conv.weight"], tensors[f"{prefix}reparam_conv.bias"] = kernel, bias
+        report.folded.append(prefix.rstrip("."))
 
 
 def spatial_mean(x: paddle.Tensor) -> paddle.Tensor:

@@ -46,6 +46,7 @@ class LoadReport:
     unexpected: list[str] = field(default_factory=list)  # in the weights, not in the model
     shape_mismatched: list[tuple[str, tuple, tuple]] = field(default_factory=list)
     initialised: dict[str, str] = field(default_factory=dict)  # missing params filled another way, and how
+    folded: list[str] = field(default_factory=list)  # layers computed from another form of the same layer
     graph_check: str | None = None  # weights joined by graph position: how the join was checked
 
     @property
@@ -61,6 +62,10 @@ class LoadReport:
         ]
         if self.graph_check:
             lines.append(f"  {self.graph_check}")
+        if self.folded:
+            lines.append(
+                f"  {len(self.folded)} layers folded from PaddleOCR's training branches (e.g. {self.folded[0]})"
+            )
         for how in sorted(set(self.initialised.values())):
             names = [n for n, h in self.initialised.items() if h == how]
             lines.append(f"  {len(names)} missing tensors initialised: {how}")

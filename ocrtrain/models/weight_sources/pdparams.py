@@ -1,5 +1,6 @@
-"""``.pdparams`` files (``paddle.save`` of a state dict, e.g. PaddleOCR's ``best_accuracy.pdparams``): already keyed
-by training name; read with the data-only unpickler."""
+"""``.pdparams`` files (``paddle.save`` of a state dict, e.g. PaddleOCR's ``best_accuracy.pdparams``): keyed by
+training name and read with the data-only unpickler. PaddleOCR's training form of the PP-LCNetV3 rep layers is folded
+as it loads (``FusedRepLayer.adapt_weights``)."""
 
 from __future__ import annotations
 
