@@ -10,6 +10,7 @@ import paddle.nn.functional as F
 import pytest
 
 from ocrtrain.config import compose, to_plain
+from ocrtrain.data.dictionary import CharDict
 from ocrtrain.models.builder import build_model
 from ocrtrain.models.layers import FusedRepLayer
 from ocrtrain.models.loading import load_pretrained
@@ -107,3 +108,25 @@ def test_a_paddleocr_training_checkpoint_loads_folded(tmp_path, model):
         with paddle.no_grad():
             ours = layer(x).numpy()
         np.testing.assert_allclose(ours, branches_forward(theirs, prefix, layer, x), rtol=1e-4, atol=1e-4)
+
+
+def test_a_classifier_of_another_dictionary_is_named_with_the_remedy(tmp_path, caplog):
+    """A .pdparams does not say its dictionary: one trained on PaddleOCR's English dictionary (96 classes) loaded
+    into the default 6,625-class model cannot keep its classifier, and the log says so and what to pass."""
+    cfg = compose("train", ["rec=PP-OCRv4_mobile_rec"])
+    characters = list(CharDict.pretrained().characters)
+    net = build_model(to_plain(cfg.rec.arch), num_classes=len(characters) + 1)
+    state = {k: v.numpy() for k, v in net.state_dict().items()}
+    state["head.ctc_head.fc.weight"] = state["head.ctc_head.fc.weight"][:, :96]
+    state["head.ctc_head.fc.bias"] = state["head.ctc_head.fc.bias"][:96]
+    path = tmp_path / "best_accuracy.pdparams"
+    paddle.save({k: paddle.to_tensor(v) for k, v in state.items()}, str(path))
+
+    with caplog.at_level("WARNING", logger="ocrtrain"):
+        report = load_pretrained(net, path, characters=characters)
+
+    assert [name for name, *_ in report.shape_mismatched] == [
+        "head.ctc_head.fc.weight",
+        "head.ctc_head.fc.bias",
+    ]
+    assert "96 classes" in caplog.text and "data.dict=<file>" in caplog.text

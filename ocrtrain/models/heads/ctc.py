@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import paddle
 import paddle.nn.functional as F
@@ -11,6 +13,8 @@ from ocrtrain.components import register
 from ocrtrain.models.hardswish import hardswish
 from ocrtrain.models.layers import conv_norm
 from ocrtrain.models.loading import LoadContext, LoadReport
+
+log = logging.getLogger("ocrtrain")
 
 
 class SequenceMixer(nn.Layer):
@@ -77,7 +81,16 @@ class CTCHead(nn.Layer):
             from ocrtrain.data.dictionary import CharDict
 
             source = list(CharDict.pretrained().characters)
-        if len(source) + 1 != tensors[weight_key].shape[1] or list(context.characters) == list(source):
+        classes = tensors[weight_key].shape[1]
+        if len(source) + 1 != classes and len(context.characters) + 1 != classes:
+            log.warning(
+                f"{prefix}{self.classifier}: the weights' classifier has {classes} classes and the model's "
+                f"dictionary {len(context.characters) + 1} (with the blank); the weights do not say which dictionary "
+                "they were trained with, so the classifier starts random and reads nothing until it is trained. "
+                "If they were trained with another dictionary, give that file: data.dict=<file> (relative to "
+                "data.root), and its characters keep their columns"
+            )
+        if len(source) + 1 != classes or list(context.characters) == list(source):
             return
         adapt_ctc_head(tensors, weight_key, bias_key, source, list(context.characters), report)
 
