@@ -44,6 +44,8 @@ def parse_device(spec: str | None) -> Device:
             f"invalid device {spec!r}: expected 'cpu', 'gpu', 'gpu:0', 'npu:0', 'xpu:0', 'mlu:0', ..."
         )
     kind, index = m["kind"], int(m["index"] or 0)
+    if kind == "cuda":  # torch's name for what paddle calls gpu
+        raise ValueError(f"invalid device {spec!r}: paddle calls CUDA devices 'gpu': use device=gpu:{index}")
     if kind == "cpu" and m["index"] is not None:
         raise ValueError(f"invalid device {spec!r}: the cpu takes no index")
     return Device(kind, index)

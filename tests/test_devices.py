@@ -31,6 +31,12 @@ def test_malformed(spec):
         parse_device(spec)
 
 
+@pytest.mark.parametrize(("spec", "meant"), [("cuda", "gpu:0"), ("cuda:1", "gpu:1")])
+def test_torchs_device_name_points_to_paddles(spec, meant):
+    with pytest.raises(ValueError, match=f"paddle calls CUDA devices 'gpu': use device={meant}"):
+        parse_device(spec)
+
+
 def test_dcu_is_driven_as_a_rocm_gpu():
     assert parse_device("dcu:1").paddle_name == "gpu:1"
     assert parse_device("npu:2").paddle_name == "npu:2"
