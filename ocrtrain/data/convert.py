@@ -49,7 +49,8 @@ def icdar2015_to_det(gt_dir: str | Path, images_dir: str | Path, output: str | P
         if image is None:
             raise FileNotFoundError(f"{gt}: no image named {stem}.* in {images_dir}")
         items = icdar_gt_to_items(gt, read_image(image).shape[:2])
-        rel = Path(os.path.relpath(image.resolve(), output.parent.resolve())).as_posix()
+        # absolute, not resolved: an images folder that is a link stays the path written
+        rel = Path(os.path.relpath(os.path.abspath(image), os.path.abspath(output.parent))).as_posix()
         lines.append(det_label_line(rel, items))
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -129,6 +129,16 @@ def test_icdar2015_conversion_reproduces_the_paddleocr_labels(tmp_path, demo_dir
     assert samples[0].image_path.resolve() == (demo_dir / "images" / "img_1.jpg").resolve()
 
 
+def test_icdar2015_conversion_keeps_a_linked_images_folder_in_its_paths(tmp_path, demo_dir):
+    """README's recipe links the read-only dataset's images into a working folder: the labels written there must
+    name the link, not where it points."""
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "images").symlink_to(demo_dir / "images")
+    out = tmp_path / "work" / "labels.txt"
+    convert("icdar2015", demo_dir / "icdar_gt", out, root=tmp_path / "work" / "images")
+    assert out.read_text(encoding="utf-8").splitlines()[0].startswith("images/img_1.jpg\t")
+
+
 def test_rec_lmdb_round_trip_through_the_cli(tmp_path, demo_dir):
     rec_demo = demo_dir.parent / "icdar2015_rec_demo"
     cli = [sys.executable, "-m", "ocrtrain.data", "convert"]
