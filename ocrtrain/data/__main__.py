@@ -97,7 +97,7 @@ def _convert(cfg: DictConfig) -> int:
         raise ValueError(
             f"usage: python -m ocrtrain.data convert <{'|'.join(CONVERSIONS)}> input=... output=..."
         )
-    print(convert(cfg.conversion, cfg.input, cfg.output, cfg.root, bool(cfg.skip_bad)))
+    print(convert(cfg.conversion, cfg.input, cfg.output, cfg.root, bool(cfg.skip_bad), bool(cfg.overwrite)))
     return 0
 
 

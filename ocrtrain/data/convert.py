@@ -95,12 +95,23 @@ def convert(
     output: str | Path,
     root: str | Path | None = None,
     skip_bad: bool = False,
+    overwrite: bool = False,
 ) -> str:
     """Run one conversion; returns a summary. ``root``: what image paths in the ``source`` label file are relative
-    to (default: its folder); for ``icdar2015`` the images folder (default: ``<source>/../images``)."""
+    to (default: its folder); for ``icdar2015`` the images folder (default: ``<source>/../images``). An existing
+    output is replaced only with ``overwrite`` (an LMDB as a whole: no records of the old one stay behind)."""
     source, output = Path(source), Path(output)
     if not source.exists():
         raise FileNotFoundError(f"convert input not found: {source}")
+    written = {"icdar2015": output, "rec-to-lmdb": output / "data.mdb"}.get(conversion, output / "labels.txt")
+    if written.exists():
+        if not overwrite:
+            raise ValueError(
+                f"{written}: exists; overwrite=true replaces it, or choose another output=<path>"
+            )
+        if conversion == "rec-to-lmdb":
+            for name in ("data.mdb", "lock.mdb"):
+                (output / name).unlink(missing_ok=True)
     if conversion == "icdar2015":
         n = icdar2015_to_det(source, root or source.parent / "images", output)
         return f"{n} label lines -> {output}"

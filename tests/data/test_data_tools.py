@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import lmdb
 import numpy as np
 import pytest
 
@@ -331,3 +332,28 @@ def test_det_kernel_stats_counts_the_labelled_words_and_the_models_text_regions(
     regions, counted, confident, _, kernel_p = row[1:]
     assert int(counted) == words and int(regions) >= int(confident) > 0
     assert float(kernel_p) > 0.5
+
+
+def test_a_conversion_does_not_write_over_an_existing_output(tmp_path, demo_dir):
+    """rec-to-lmdb into an existing LMDB used to overwrite it in place, keeping the old records past the new count;
+    now it refuses, and overwrite=true replaces the database whole."""
+    rec_demo = demo_dir.parent / "icdar2015_rec_demo"
+    labels = rec_demo / "train.txt"
+    lmdb_dir = tmp_path / "lmdb"
+    convert("rec-to-lmdb", labels, lmdb_dir, root=rec_demo)
+    with pytest.raises(ValueError, match="data.mdb: exists; overwrite=true replaces it"):
+        convert("rec-to-lmdb", labels, lmdb_dir, root=rec_demo)
+    few = tmp_path / "few.txt"
+    few.write_text(
+        "".join(labels.read_text(encoding="utf-8").splitlines(keepends=True)[:3]), encoding="utf-8"
+    )
+    (tmp_path / "images").symlink_to(rec_demo / "images")
+    convert("rec-to-lmdb", few, lmdb_dir, root=tmp_path, overwrite=True)
+    env = lmdb.open(str(lmdb_dir), readonly=True, lock=False)
+    with env.begin() as txn:
+        assert txn.get(b"num-samples") == b"3" and txn.stat()["entries"] == 2 * 3 + 1
+    env.close()
+    out = tmp_path / "labels.txt"
+    convert("icdar2015", demo_dir / "icdar_gt", out, root=demo_dir / "images")
+    with pytest.raises(ValueError, match="labels.txt: exists"):
+        convert("icdar2015", demo_dir / "icdar_gt", out, root=demo_dir / "images")
