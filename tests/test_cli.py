@@ -49,6 +49,8 @@ def test_the_suggested_quoting_works(tmp_path):
         ("infer", ["input=a.png", "pipeline.det_box_thres=0.5"], "pipeline.det_box_thres: unknown setting (did you mean pipeline.det_box_thresh?)"),
         ("serve", ["prot=8000"], "prot: unknown setting (did you mean port?)"),
         ("data", ["split", "input=a.txt", "ratio=1.5"], "ratio: unknown setting (did you mean ratios?)"),
+        ("train", ["rec=PP-OCRv4_mobile_recc"], "rec=PP-OCRv4_mobile_recc: no such rec config (did you mean rec=PP-OCRv4_mobile_rec?)"),
+        ("eval", ["data=zzz"], "data=zzz: no such data config (one of icdar2015_demo, icdar2015_rec_demo, mine)"),
     ],
 )  # fmt: skip
 def test_a_mistyped_key_is_named_with_the_key_it_meant(tmp_path, module, args, message):
