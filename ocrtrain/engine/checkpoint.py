@@ -215,6 +215,11 @@ def find_checkpoint(path: Path) -> Path:
         found = _newest_complete(candidate)
         if found is not None:
             return found
+    if path.suffix == ".pdparams" and path.is_file():
+        raise FileNotFoundError(
+            f"{path}: a weights file, not an ocrtrain checkpoint (a run or checkpoint directory): start from its "
+            f"weights with pretrained={path}"
+        )
     raise FileNotFoundError(
         f"{path}: no checkpoint here (looked for a complete {STATE_FILE} in it and in checkpoints/latest)"
     )

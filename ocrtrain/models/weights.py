@@ -11,8 +11,10 @@ Exactly one source claims a spec. Every error while reading names the file and w
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -46,6 +48,26 @@ class Weights:
     )
 
 
+def _why_unclaimed(text: str) -> str:
+    """What ``text`` is not, and what it most likely meant."""
+    from ocrtrain.zoo import ZOO
+
+    path = Path(text).expanduser()
+    if (
+        path.suffix == "" and path.with_name(path.name + ".pdparams").is_file()
+    ):  # PaddleOCR's pretrained_model habit
+        return f"no such file or directory; did you mean {text}.pdparams?"
+    if not path.exists() and (len(path.parts) > 1 or path.suffix):
+        return "no such file or directory"
+    close = difflib.get_close_matches(text, list(ZOO), n=1)
+    if not path.exists() and close:
+        return f"not a zoo name or a path; did you mean {close[0]}?"
+    return (
+        "not a zoo name, a Paddle inference directory (legacy .pdmodel or inference.json), a .pdparams file, an "
+        "ONNX file, or a checkpoint / training run directory"
+    )
+
+
 def read_weights(spec: str) -> Weights:
     """The weights ``spec`` names, read by the one weight source that claims it."""
     text = str(spec)
@@ -53,10 +75,7 @@ def read_weights(spec: str) -> Weights:
         n for n in components.names("weight_source") if components.get("weight_source", n).claims(text)
     ]
     if not claimants:
-        raise FileNotFoundError(
-            f"weights '{text}': not a zoo name, a Paddle inference directory (legacy .pdmodel or inference.json), "
-            "a .pdparams file, an .onnx file, or a checkpoint / training run directory"
-        )
+        raise FileNotFoundError(f"weights '{text}': {_why_unclaimed(text)}")
     if len(claimants) > 1:
         raise WeightsError(f"weights '{text}': ambiguous, claimed by the weight sources {claimants}")
     return components.get("weight_source", claimants[0]).read(text)

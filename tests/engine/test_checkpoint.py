@@ -115,6 +115,14 @@ def test_nothing_complete_is_no_checkpoint(ckpts):
         find_checkpoint(ckpts.parent)
 
 
+def test_a_weights_file_given_as_a_checkpoint_points_to_pretrained(tmp_path):
+    """PaddleOCR resumes from best_accuracy.pdparams; here that file is a start, not a run to continue."""
+    weights = tmp_path / "best_accuracy.pdparams"
+    paddle.save({"w": paddle.zeros([1])}, str(weights))
+    with pytest.raises(FileNotFoundError, match=f"start from its weights with pretrained={weights}"):
+        find_checkpoint(weights)
+
+
 def test_an_empty_model_file_is_refused(tmp_path):
     model = _model()
     save_checkpoint(tmp_path / "latest", model, None, {"global_step": 1})

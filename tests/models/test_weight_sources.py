@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -115,5 +116,23 @@ def test_the_parsers_read_what_paddle_writes(tmp_path):
 
 
 def test_an_unknown_spec_says_what_is_accepted(tmp_path):
+    (tmp_path / "nothing.bin").write_bytes(b"\0")
     with pytest.raises(FileNotFoundError, match="not a zoo name, a Paddle inference directory"):
         read_weights(str(tmp_path / "nothing.bin"))
+
+
+def test_a_weights_spec_that_names_nothing_says_what_it_likely_meant(tmp_path):
+    paddle.save({"w": paddle.zeros([1])}, str(tmp_path / "best_accuracy.pdparams"))
+    given_meant = [
+        (
+            tmp_path / "best_accuracy",
+            f"no such file or directory; did you mean {tmp_path}/best_accuracy.pdparams?",
+        ),
+        (tmp_path / "nope.pdparams", "no such file or directory$"),
+        ("PP-OCRv4_mobile_recc", "not a zoo name or a path; did you mean PP-OCRv4_mobile_rec?"),
+    ]
+    for given, meant in given_meant:
+        with pytest.raises(
+            FileNotFoundError, match=re.escape(meant.rstrip("$")) + ("$" if meant.endswith("$") else "")
+        ):
+            read_weights(str(given))
