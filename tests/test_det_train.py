@@ -156,7 +156,7 @@ def test_train_needs_exactly_one_model(tmp_path):
         cwd=tmp_path,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "choose exactly one model to train: det=<name>" in proc.stderr
+    assert "choose exactly one model config: det=<name>" in proc.stderr
 
 
 def test_early_stopping_ends_the_run_when_hmean_stops_improving(in_repo, tmp_path):

@@ -21,7 +21,7 @@ def build_task(cfg: DictConfig) -> DetTask | RecTask:
     if len(chosen) != 1:
         given = " and ".join(f"{k}={cfg[k].name}" for k in chosen) or "neither"
         raise ValueError(
-            f"choose exactly one model to train: det=<name> (conf/det/) or rec=<name> (conf/rec/); got {given}"
+            f"choose exactly one model config: det=<name> (conf/det/) or rec=<name> (conf/rec/); got {given}"
         )
     if cfg.get("data") is None:
         raise ValueError("choose a dataset: data=<name> (conf/data/), e.g. data=icdar2015_demo")

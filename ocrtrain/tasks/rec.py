@@ -95,13 +95,19 @@ class RecTask(TaskPredictors):
         load_pretrained_for_run(model, str(self.pretrained), characters=list(self.char_dict.characters))
 
     def use_inference_settings(self, meta: dict[str, Any], origin: str, resize: str) -> None:
-        """Evaluate a loaded model only with its own dictionary (``resize`` applies to detectors only)."""
+        """Evaluate a loaded model with its own dictionary: adopted when no ``data.dict`` was given, refused when the
+        one given differs (``resize`` applies to detectors only)."""
         characters = dictionary_of(meta, origin)
-        if characters != list(self.char_dict.characters):
+        if characters == list(self.char_dict.characters):
+            return
+        if self.data_cfg.get("dict"):
             raise ValueError(
-                f"{origin}: its dictionary ({len(characters)} characters) differs from this run's "
-                f"({len(self.char_dict.characters)}): evaluating would decode the wrong characters"
+                f"{origin}: its dictionary ({len(characters)} characters) differs from data.dict "
+                f"({len(self.char_dict.characters)}): evaluating would decode the wrong characters; leave data.dict "
+                "out to evaluate with the model's own"
             )
+        self.char_dict = CharDict(tuple(characters))
+        self._eval_dataset, self._eval_items = None, None  # built for the other dictionary
 
     # ---- data ----------------------------------------------------------------------------------------------------
     def dataset(self, split: str, mode: str) -> Dataset:

@@ -85,3 +85,24 @@ def test_rec_val_crops_are_read_once_per_run(tmp_path, monkeypatch):
     shutil.rmtree(tmp_path / "images")
     with pytest.raises(Exception, match="img_31_0.png"):
         uncached.evaluate(predict, progress=False)
+
+
+def test_a_recogniser_is_evaluated_with_its_own_dictionary(tmp_path):
+    """An exported model or zoo name carries its dictionary (inference.yml): without data.dict, evaluation adopts it
+    (PP-OCRv6 tiny speaks 6,905 characters against v4's 6,624); a data.dict that differs is refused."""
+    from ocrtrain.pipeline.model_source import resolve_model_source
+    from ocrtrain.pipeline.predictor import load_predictor
+    from ocrtrain.tasks.rec import dictionary_of
+
+    source = resolve_model_source("PP-OCRv6_tiny_rec", "rec", "onnxruntime")
+    task = build_task(compose("eval", rec_data(tmp_path)))
+    task.use_inference_settings(source.meta, source.origin, "train")
+    report = task.evaluate(load_predictor(source, "cpu", "onnxruntime"), progress=False)
+    assert (
+        list(task.char_dict.characters) == dictionary_of(source.meta, source.origin) and report["acc"] > 0.5
+    )
+
+    (tmp_path / "dict.txt").write_text("\n".join("abc"), encoding="utf-8")
+    task = build_task(compose("eval", [*rec_data(tmp_path / "given"), "data.dict=../dict.txt"]))
+    with pytest.raises(ValueError, match=r"differs from data.dict \(4\).*leave data.dict out"):
+        task.use_inference_settings(source.meta, source.origin, "train")
