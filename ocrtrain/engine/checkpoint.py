@@ -25,6 +25,7 @@ import paddle
 from ocrtrain import safe_pickle
 from ocrtrain.models.loading import load_weights
 from ocrtrain.models.weight_sources.checkpoint import MODEL_FILE, STATE_FILE, read_checkpoint_weights
+from ocrtrain.models.weights import WeightsError
 
 __all__ = ["STATE_FILE", "find_checkpoint", "load_checkpoint", "read_state", "save_checkpoint"]
 
@@ -235,12 +236,23 @@ def load_checkpoint(
     """Restore model (and optimizer and RNG states when given an optimizer); returns the saved state.
 
     Raises ``safe_pickle.UnsafeFileError`` for a file that would run code or is damaged, and
-    ``models.weights.WeightsError`` when the model file lacks most of the model's tensors (both ValueErrors
-    naming the file).
+    ``models.weights.WeightsError`` when the model file lacks most of the model's tensors or holds one of another
+    shape (both ValueErrors naming the file).
     """
     checkpoint = Path(checkpoint)
     report = load_weights(model, read_checkpoint_weights(checkpoint), adapt=False)
     report.raise_if_poor()
+    if report.shape_mismatched:  # a checkpoint is loaded into the model it was saved from, or not at all
+        name, want, got = report.shape_mismatched[0]
+        hint = (
+            " (a recogniser's classifier has a column per character: is data.dict the run's?)"
+            if "ctc" in name
+            else ""
+        )
+        raise WeightsError(
+            f"{checkpoint}: {name} is {list(got)} there but {list(want)} in the model this config builds: the config "
+            f"differs from the one the checkpoint was trained with{hint}"
+        )
     if optimizer is not None:
         set_optimizer_state(model, optimizer, safe_pickle.load_arrays(checkpoint / OPTIMIZER_FILE))
         restore_rng(_read_rng(checkpoint))

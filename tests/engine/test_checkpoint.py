@@ -201,3 +201,17 @@ def test_a_checkpoint_is_on_the_disk_before_its_state_file_declares_it_and_swapp
     assert flushed_first == {p.name for p in final.iterdir()} - {STATE_FILE}
     assert (tmp / STATE_FILE, True, False) in synced and (tmp, True, False) in synced
     assert (final.parent, False, True) in synced  # the renames
+
+
+def test_a_checkpoint_of_another_dictionary_is_refused_by_name(tmp_path):
+    """eval checkpoint=<run> data.dict=<another>: the classifier cannot hold the checkpoint's columns; this used to
+    surface as a parity failure between two random starts."""
+    from ocrtrain.config import compose, to_plain
+    from ocrtrain.models.builder import build_model
+
+    arch = to_plain(compose("train", ["rec=PP-OCRv4_mobile_rec"]).rec.arch)
+    save_checkpoint(tmp_path / "latest", build_model(arch, num_classes=6625), None, {"global_step": 1})
+    with pytest.raises(
+        WeightsError, match=r"head\.ctc_head\.fc\.weight is \[120, 6625\].*is data\.dict the run's\?"
+    ):
+        load_checkpoint(tmp_path / "latest", build_model(arch, num_classes=97))
