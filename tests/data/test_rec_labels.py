@@ -62,6 +62,31 @@ def test_not_an_lmdb(tmp_path):
         list(Lmdb(tmp_path, tmp_path))
 
 
+def test_a_folder_of_lmdbs_reads_every_database_under_it(tmp_path, rec_demo):
+    """PaddleOCR's data_dir for LMDB training is a folder of databases (MJ/, ST/, ...): so is label_files here."""
+    samples, _ = read_labels("val.txt", rec_demo)
+    write_lmdb(samples[:2], tmp_path / "training" / "MJ")
+    write_lmdb(samples[2:5], tmp_path / "training" / "ST" / "part1")
+    dataset = RecDataset(tmp_path, ["training"], CharDict.pretrained(), mode="eval")
+    assert [dataset[i]["text"] for i in range(len(dataset))] == [s.text for s in samples[:5]]
+    reader = Lmdb(tmp_path / "training", tmp_path)
+    assert [e.source for _, _, e in reader][::2] == [
+        f"{tmp_path / 'training' / 'MJ'}:1",
+        f"{tmp_path / 'training' / 'ST' / 'part1'}:1",
+        f"{tmp_path / 'training' / 'ST' / 'part1'}:3",
+    ]
+    assert reader.fingerprint()["lines"] == 5
+
+
+def test_an_empty_text_in_an_lmdb_is_named_as_in_a_label_file(tmp_path, rec_demo):
+    samples, _ = read_labels("val.txt", rec_demo)
+    write_lmdb([samples[0], RecSample(samples[1].image, "", "x", 2)], tmp_path / "db")
+    with pytest.raises(LabelError, match=r"db:2: empty text"):
+        RecDataset(tmp_path, ["db"], CharDict.pretrained())
+    skipped = RecDataset(tmp_path, ["db"], CharDict.pretrained(), skip_bad=True)
+    assert len(skipped) == 1
+
+
 def test_lmdb_trains_and_a_bad_image_in_it_names_database_and_index(tmp_path, rec_demo):
     samples, _ = read_labels("val.txt", rec_demo)
     write_lmdb(samples[:3], tmp_path / "db")
