@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import Collection
@@ -23,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ocrtrain.crop import box_sides
-from ocrtrain.data.common import LabelError
+from ocrtrain.data.common import LabelError, image_not_found
 from ocrtrain.data.dictionary import CharDict, dictionary_report
 from ocrtrain.data.readers import label_kind, reader_for
 from ocrtrain.data.readers.base import DetSample
@@ -78,7 +77,7 @@ def _read_lines(root: Path, label_file: str, kind: str, problems: list[str]) -> 
 def _probe(image: Path | bytes, source: str) -> tuple[int, int, str] | str:
     """(height, width, md5) of an image, or the reason it cannot be used."""
     if isinstance(image, Path) and not image.is_file():
-        return f"image not found: {os.path.normpath(image)}"
+        return image_not_found(image)
     data = image.read_bytes() if isinstance(image, Path) else image
     try:
         img = decode_image(data, str(image) if isinstance(image, Path) else source)

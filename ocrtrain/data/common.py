@@ -4,6 +4,7 @@ sampling."""
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -102,6 +103,12 @@ def report_skipped_at_load(err: LabelError) -> None:
         log.warning(f"{err} (data.skip_bad=true: skipped, the next sample is used instead)")
 
 
+def image_not_found(image: Path) -> str:
+    """The reason for a label's image that does not exist, with the likely cause when it is a Windows path."""
+    hint = " (a Windows path? label files separate folders with /)" if "\\" in str(image) else ""
+    return f"image not found: {os.path.normpath(image)}{hint}"
+
+
 def usable_images(
     samples: list[T], image_of: Callable[[T], Path | bytes], skip_bad: bool, skipped: SkipLog
 ) -> list[T]:
@@ -118,7 +125,7 @@ def usable_images(
             usable.append(sample)
             continue
         missing = isinstance(image, Path) and not image.exists()
-        reason = f"image not found: {image}" if missing else f"unreadable image: {verdicts[key]}"
+        reason = image_not_found(image) if missing else f"unreadable image: {verdicts[key]}"
         error = LabelError(sample.file, sample.line_no, reason)
         if not skip_bad:
             raise error

@@ -43,6 +43,14 @@ def test_bad_lines_name_file_and_line(tmp_path, rec_demo):
     ]
 
 
+def test_a_windows_path_in_a_label_is_named_as_such(rec_demo, tmp_path):
+    (tmp_path / "labels.txt").write_text(f"{rec_demo.name}\\images\\img_1_0.png\tGenaxis\n", encoding="utf-8")
+    with pytest.raises(
+        LabelError, match=r"labels\.txt:1: image not found: .*\(a Windows path\? label files separate"
+    ):
+        RecDataset(tmp_path, ["labels.txt"], CharDict.pretrained())
+
+
 def test_rec_to_lmdb_to_rec_is_identical(tmp_path, rec_demo):
     samples, _ = read_labels("val.txt", rec_demo)
     assert write_lmdb(samples, tmp_path / "lmdb") == len(samples)
