@@ -55,6 +55,12 @@ def test_bad_json_column_counts_from_the_line_start(tmp_path):
     )  # where an editor's cursor lands: the bracket closing what should be an object
 
 
+def test_a_recognition_label_read_as_detection_says_so(tmp_path):
+    (tmp_path / "labels.txt").write_text("images/img_1_0.png\tGenaxis Theatre\n", encoding="utf-8")
+    with pytest.raises(LabelError, match=r"labels\.txt:1: bad JSON .*looks like a recognition label"):
+        read_labels("labels.txt", tmp_path, kind="det")
+
+
 def test_icdar_ground_truth_converts_to_the_paddleocr_labels(demo_dir):
     expected = (demo_dir / "train.txt").read_text(encoding="utf-8").splitlines()
     expected += (demo_dir / "val.txt").read_text(encoding="utf-8").splitlines()

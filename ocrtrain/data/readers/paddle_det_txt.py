@@ -38,7 +38,10 @@ class PaddleDetTxt(TextLabelReader):
         except json.JSONDecodeError as e:
             # the column counts from the line's start, as an editor shows it, not from the tab
             column = len(rel) + 1 + e.colno
-            raise LabelError(file, line_no, f"bad JSON ({e.msg} at column {column})") from None
+            hint = ""
+            if not payload.lstrip().startswith(("[", "{")):  # plain text after the tab
+                hint = "; this looks like a recognition label (image<TAB>text): a rec= model reads those"
+            raise LabelError(file, line_no, f"bad JSON ({e.msg} at column {column}){hint}") from None
         if not isinstance(items, list):
             raise LabelError(file, line_no, f"labels must be a JSON list, got {type(items).__name__}")
         polys, texts = [], []
