@@ -87,11 +87,12 @@ def _probe(image: Path | bytes, source: str) -> tuple[int, int, str] | str:
 
 
 def _validate_boxes(entry: Entry, problems: list[str]) -> None:
-    for k, (poly, text) in enumerate(zip(entry.polys, entry.texts, strict=True)):
+    ignored = entry.ignore or [False] * len(entry.polys)
+    for k, (poly, text, ignore) in enumerate(zip(entry.polys, entry.texts, ignored, strict=True)):
         outside = (
             (poly[:, 0] < 0) | (poly[:, 1] < 0) | (poly[:, 0] > entry.width) | (poly[:, 1] > entry.height)
         )
-        if outside.any():
+        if outside.any() and not ignore:  # a don't-care box is only masked, where it is in the image
             x, y = poly[outside][0]
             problems.append(
                 f"{entry.source}: box {k} ({text!r}): point ({x:g}, {y:g}) outside the "

@@ -114,6 +114,19 @@ def test_check_reads_data_dict_relative_to_the_data_root_as_training_does(tmp_pa
     assert report["splits"]["train"]["characters"]["coverage"] < 0.5  # measured against the two-letter dict
 
 
+def test_a_dont_care_box_past_the_image_edge_is_not_a_problem(tmp_path, demo_dir):
+    """Training masks don't-care boxes where they fall in the image; annotation tools leave a few points outside."""
+    image = demo_dir / "images" / "img_1.jpg"
+    boxes = [{"transcription": "###", "points": [[-5, -5], [40, -5], [40, 20], [-5, 20]]}]
+    (tmp_path / "labels.txt").write_text(f"{image}\t{json.dumps(boxes)}\n", encoding="utf-8")
+    report = check_dataset(tmp_path, {"train": ["labels.txt"]}, tmp_path / "out")
+    assert report["ok"] and not report["problems"]
+    boxes[0]["transcription"] = "word"
+    (tmp_path / "labels.txt").write_text(f"{image}\t{json.dumps(boxes)}\n", encoding="utf-8")
+    report = check_dataset(tmp_path, {"train": ["labels.txt"]}, tmp_path / "out")
+    assert "point (-5, -5) outside the 1280x720 image" in report["problems"][0]
+
+
 def test_icdar2015_conversion_reproduces_the_paddleocr_labels(tmp_path, demo_dir):
     out = tmp_path / "labels.txt"
     convert("icdar2015", demo_dir / "icdar_gt", out, root=demo_dir / "images")
