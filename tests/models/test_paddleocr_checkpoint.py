@@ -130,3 +130,24 @@ def test_a_classifier_of_another_dictionary_is_named_with_the_remedy(tmp_path, c
         "head.ctc_head.fc.bias",
     ]
     assert "96 classes" in caplog.text and "data.dict=<file>" in caplog.text
+
+
+def test_a_distillation_checkpoint_loads_its_student(tmp_path):
+    """PaddleOCR's distillation configs save Student., Student2. and Teacher. models in one file; the student is
+    what PaddleOCR deploys and what fine-tuning starts from."""
+    cfg = compose("train", ["det=PP-OCRv4_mobile_det"])
+    net = build_model(to_plain(cfg.det.arch))
+    state = {k: v.numpy() for k, v in net.state_dict().items()}
+    rng = np.random.default_rng(0)
+    student = {k: rng.normal(0, 0.1, v.shape).astype(np.float32) for k, v in state.items()}
+    saved = {f"Student.{k}": v for k, v in student.items()}
+    saved.update({f"Teacher.{k}": np.zeros_like(v) for k, v in student.items()})
+    path = tmp_path / "best_accuracy.pdparams"
+    paddle.save({k: paddle.to_tensor(v) for k, v in saved.items()}, str(path))
+
+    report = load_pretrained(net, path)
+
+    assert report.matched_fraction == 1.0 and not report.unexpected
+    assert "(its Student model; also in the file: Teacher)" in report.summary()
+    loaded = net.state_dict()
+    assert all(np.array_equal(loaded[k].numpy(), v) for k, v in student.items())

@@ -16,7 +16,14 @@ from ocrtrain.models.weights import Weights
 def read_pdparams(path: Path, characters: list[str] | None = None) -> Weights:
     state = safe_pickle.load_arrays(path)
     tensors = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
-    return Weights(str(path), tensors, characters=characters)
+    source = str(path)
+    models = {name.split(".", 1)[0] for name in tensors}
+    # PaddleOCR's distillation training saves every model it trains, each under its name (Student, Teacher, ...):
+    # the student is the one it deploys
+    if "Student" in models and all(m[:1].isupper() for m in models):
+        tensors = {k.removeprefix("Student."): v for k, v in tensors.items() if k.startswith("Student.")}
+        source = f"{path} (its Student model; also in the file: {', '.join(sorted(models - {'Student'}))})"
+    return Weights(source, tensors, characters=characters)
 
 
 @register("weight_source", "pdparams")
