@@ -1,4 +1,4 @@
-"""python -m ocrtrain.eval [checkpoint=<run | checkpoint dir | exported dir | zoo name>] [det=/rec= data=] [resize=pipeline]
+"""python -m ocrtrain.eval [checkpoint=<run | checkpoint dir | exported dir | zoo name | .pdparams>] [det=/rec= data=] [resize=pipeline]
 [tune=true | compare=<another model>]
 
 With no arguments: the most recent training run's best checkpoint, on that run's validation split. Writes
@@ -124,6 +124,10 @@ def _is_checkpoint(spec: str | None) -> bool:
     return spec is None or (Path(spec) / STATE_FILE).is_file() or (Path(spec) / "checkpoints").is_dir()
 
 
+def _is_weights_file(spec: str | None) -> bool:
+    return spec is not None and Path(spec).suffix == ".pdparams" and Path(spec).is_file()
+
+
 def _check_exists(spec: str | None) -> None:
     """A ``checkpoint=`` path that does not exist is said to be missing, before the model config is looked for
     where a checkpoint would have had it (which would fail asking for det= or rec=)."""
@@ -144,6 +148,13 @@ def _load(cfg: DictConfig, task: DetTask | RecTask, spec: str | None, device: De
     from ocrtrain.pipeline.predictor import load_predictor
     from ocrtrain.tasks import load_checkpoint_model
 
+    if _is_weights_file(spec):  # e.g. PaddleOCR's best_accuracy.pdparams: into the model det=/rec= configures
+        set_paddle_device(device)
+        task.pretrained = spec
+        model = task.build_model()
+        task.load_pretrained(model)
+        model.eval()
+        return _Loaded(task.eval_predictor(model), str(spec), task.inference_yml(), f"{spec} (model config)")
     if not _is_checkpoint(spec):  # run through the pipeline's predictor, with the settings it ships
         source = resolve_model_source(spec, task.kind, cfg.backend)
         return _Loaded(load_predictor(source, device, cfg.backend), str(spec), source.meta, source.origin)

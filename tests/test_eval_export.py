@@ -164,6 +164,34 @@ def test_bare_checkpoint_dir_takes_the_model_and_data_from_the_command_line(rec_
     assert json.loads((tmp_path / "eval" / "eval_report.json").read_text())["samples"] > 0
 
 
+def test_eval_of_a_weights_file_reads_as_its_checkpoint(rec_run, tmp_path):
+    """A .pdparams (PaddleOCR's best_accuracy, or a checkpoint's model file) is evaluated in the model det=/rec=
+    configures: here the run's own weights, so the report is the checkpoint's."""
+    reports = {}
+    for name, spec in [
+        ("dir", rec_run / "checkpoints" / "best"),
+        ("file", rec_run / "checkpoints" / "best" / "model.pdparams"),
+    ]:
+        ok(
+            run(
+                "eval",
+                f"checkpoint={spec}",
+                "rec=PP-OCRv4_mobile_rec",
+                "data=icdar2015_rec_demo",
+                f"data.root={ROOT}",
+                *OFFLINE,
+                f"hydra.run.dir={tmp_path}/{name}",
+                cwd=tmp_path,
+            )
+        )
+        reports[name] = json.loads((tmp_path / name / "eval_report.json").read_text())
+    assert reports["file"]["evaluated"].endswith("model.pdparams")
+    assert [d["prediction"] for d in reports["file"]["details"]] == [
+        d["prediction"] for d in reports["dir"]["details"]
+    ]
+    assert reports["file"]["acc"] == reports["dir"]["acc"] > 0.5
+
+
 def test_eval_of_a_val_file_needs_no_train_file(rec_run, tmp_path):
     """data=mine with only a val label file: the template's train file does not exist and is not needed."""
     data = tmp_path / "data"
