@@ -99,13 +99,34 @@ def test_legacy_det_dir_without_inference_yml_runs_with_the_family_settings(det_
     assert ours["rec_text"] == reference["rec_text"]
 
 
-def test_legacy_rec_dir_without_inference_yml_asks_for_its_dictionary(tmp_path):
+def test_legacy_rec_dir_of_the_default_dictionary_reads_as_the_zoo_model(tmp_path, demo_dir, capsys):
+    """A PaddleOCR 2.x rec download has no inference.yml; with the 6,625 classes of ppocr_keys_v1 + space (2.x's
+    default dictionary) it is read with PP-OCRv4's settings, as PaddleOCR 2.x read it."""
+    from ocrtrain import create_pipeline
+
     target = tmp_path / "rec"
     shutil.copytree(zoo.zoo_model_dir("PP-OCRv4_mobile_rec"), target)
+    source = resolve_model_source(str(target), "rec")
+    assert source.meta == zoo_inference_yml("PP-OCRv4_mobile_rec", "rec")
+    assert "has no inference.yml; using PP-OCRv4_mobile_rec's inference settings" in capsys.readouterr().err
+    image = str(demo_dir / "images" / "img_1.jpg")
+    ours = next(create_pipeline("OCR", rec_model=str(target)).predict(image))
+    assert ours["rec_text"] == next(create_pipeline("OCR").predict(image))["rec_text"]
+
+
+def test_legacy_rec_dir_of_another_dictionary_asks_for_it(tmp_path):
+    from ocrtrain.config import compose, to_plain
+    from ocrtrain.models.builder import build_model
+    from ocrtrain.models.export import save_inference
+
+    model = build_model(to_plain(compose("train", ["rec=PP-OCRv4_mobile_rec"]).rec.arch), num_classes=97)
+    model.eval()
+    save_inference(model, tmp_path / "rec", [None, 3, 48, None])
     with pytest.raises(
-        ModelSourceError, match=r"inference.yml: missing: a rec model directory needs .* dictionary"
+        ModelSourceError,
+        match=r"inference.yml: missing: .* This model has 97 classes, not the 6625 .*character_dict",
     ):
-        resolve_model_source(str(target), "rec")
+        resolve_model_source(str(tmp_path / "rec"), "rec")
 
 
 def _rec_dir_with_dictionary(target, zoo_name: str, change: int, graph_files: dict[str, str]):
