@@ -19,6 +19,7 @@ ENTRYPOINTS = {
     "ocrtrain.infer",
     "ocrtrain.serve",
     "ocrtrain.data.__main__",
+    "ocrtrain.from_paddleocr",
 }
 
 # (importer prefix, forbidden prefixes, why)
