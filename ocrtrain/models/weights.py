@@ -53,9 +53,8 @@ def _why_unclaimed(text: str) -> str:
     from ocrtrain.zoo import ZOO
 
     path = Path(text).expanduser()
-    if (
-        path.suffix == "" and path.with_name(path.name + ".pdparams").is_file()
-    ):  # PaddleOCR's pretrained_model habit
+    # PaddleOCR's pretrained_model leaves the suffix off
+    if path.suffix == "" and path.with_name(path.name + ".pdparams").is_file():
         return f"no such file or directory; did you mean {text}.pdparams?"
     if not path.exists() and (len(path.parts) > 1 or path.suffix):
         return "no such file or directory"
