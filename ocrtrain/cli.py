@@ -112,6 +112,10 @@ def check_overrides(argv: list[str]) -> None:
         previous = arg
 
 
+# the top-level sections of a PaddleOCR training config, whose keys users bring from tools/train.py -o
+PADDLEOCR_SECTIONS = ("Global", "Architecture", "Optimizer", "Train", "Eval", "Loss", "PostProcess", "Metric")
+
+
 def check_keys(config_name: str, argv: list[str]) -> None:
     """A ``key=value`` whose key the entrypoint's config does not have (a typo: ``trainer.batch_sz=4``) is one line
     naming it and the closest key, exit status 2, instead of Hydra's "not in struct" report. Composing the config
@@ -152,6 +156,8 @@ def check_keys(config_name: str, argv: list[str]) -> None:
     )
     meant = ".".join(filter(None, [parent, close[0], given[len(missing) + 1 :]])) if close else None
     hint = f"did you mean {meant}?" if meant else f"{missing} is not in the {config_name} config"
+    if given.split(".")[0] in PADDLEOCR_SECTIONS:
+        hint += "; a PaddleOCR config key: python -m ocrtrain.from_paddleocr -c <config.yml> prints ocrtrain's command"
     print(f"error: {given}: unknown setting ({hint})", file=sys.stderr)
     sys.exit(2)
 

@@ -51,6 +51,7 @@ def test_the_suggested_quoting_works(tmp_path):
         ("data", ["split", "input=a.txt", "ratio=1.5"], "ratio: unknown setting (did you mean ratios?)"),
         ("train", ["rec=PP-OCRv4_mobile_recc"], "rec=PP-OCRv4_mobile_recc: no such rec config (did you mean rec=PP-OCRv4_mobile_rec?)"),
         ("eval", ["data=zzz"], "data=zzz: no such data config (one of icdar2015_demo, icdar2015_rec_demo, mine)"),
+        ("train", ["Global.pretrained_model=x"], "Global.pretrained_model: unknown setting (Global is not in the train config; a PaddleOCR config key: python -m ocrtrain.from_paddleocr -c <config.yml> prints ocrtrain's command)"),
     ],
 )  # fmt: skip
 def test_a_mistyped_key_is_named_with_the_key_it_meant(tmp_path, module, args, message):
