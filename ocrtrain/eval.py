@@ -124,10 +124,6 @@ def _is_checkpoint(spec: str | None) -> bool:
     return spec is None or (Path(spec) / STATE_FILE).is_file() or (Path(spec) / "checkpoints").is_dir()
 
 
-def _is_weights_file(spec: str | None) -> bool:
-    return spec is not None and Path(spec).suffix == ".pdparams" and Path(spec).is_file()
-
-
 def _check_exists(spec: str | None) -> None:
     """A ``checkpoint=`` path that does not exist is said to be missing, before the model config is looked for
     where a checkpoint would have had it (which would fail asking for det= or rec=)."""
@@ -144,11 +140,13 @@ def _load(cfg: DictConfig, task: DetTask | RecTask, spec: str | None, device: De
     """``spec`` (a run or checkpoint dir, an exported dir, a zoo name or a registry URI) as a model of ``task``."""
     from ocrtrain import runs, tuning
     from ocrtrain.devices import set_paddle_device
+    from ocrtrain.models.weight_sources.pdparams import PdparamsFile
     from ocrtrain.pipeline.model_source import resolve_model_source
     from ocrtrain.pipeline.predictor import load_predictor
     from ocrtrain.tasks import load_checkpoint_model
 
-    if _is_weights_file(spec):  # e.g. PaddleOCR's best_accuracy.pdparams: into the model det=/rec= configures
+    # a .pdparams (e.g. PaddleOCR's best_accuracy): into the model det=/rec= configures
+    if spec is not None and PdparamsFile.claims(spec):
         set_paddle_device(device)
         task.pretrained = spec
         model = task.build_model()

@@ -25,6 +25,7 @@ import paddle
 from ocrtrain import safe_pickle
 from ocrtrain.models.loading import load_weights
 from ocrtrain.models.weight_sources.checkpoint import MODEL_FILE, STATE_FILE, read_checkpoint_weights
+from ocrtrain.models.weight_sources.pdparams import PdparamsFile
 from ocrtrain.models.weights import WeightsError
 
 __all__ = ["STATE_FILE", "find_checkpoint", "load_checkpoint", "read_state", "save_checkpoint"]
@@ -216,7 +217,7 @@ def find_checkpoint(path: Path) -> Path:
         found = _newest_complete(candidate)
         if found is not None:
             return found
-    if path.suffix == ".pdparams" and path.is_file():
+    if PdparamsFile.claims(str(path)):
         raise FileNotFoundError(
             f"{path}: a weights file, not an ocrtrain checkpoint (a run or checkpoint directory): start from its "
             f"weights with pretrained={path}"

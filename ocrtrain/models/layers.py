@@ -151,25 +151,24 @@ class FusedRepLayer(nn.Layer):
         if f"{prefix}conv_kxk.0.conv.weight" not in tensors or f"{prefix}reparam_conv.weight" in tensors:
             return
         out_ch, in_per_group, k, _ = self.reparam_conv.weight.shape
+        branches = []  # (k x k kernel, the BatchNorm after it)
+        convs = []
+        while f"{prefix}conv_kxk.{len(convs)}.conv.weight" in tensors:
+            convs.append(f"{prefix}conv_kxk.{len(convs)}.")
+        if f"{prefix}conv_1x1.conv.weight" in tensors:
+            convs.append(f"{prefix}conv_1x1.")
+        for conv in convs:
+            branch_kernel = tensors.pop(conv + "conv.weight").astype(np.float32)
+            pad = (k - branch_kernel.shape[-1]) // 2
+            branches.append((np.pad(branch_kernel, [(0, 0), (0, 0), (pad, pad), (pad, pad)]), conv + "bn."))
+        if f"{prefix}identity.weight" in tensors:
+            # out == in here: channel c reads input c (of its group)
+            identity = np.zeros((out_ch, in_per_group, k, k), np.float32)
+            identity[np.arange(out_ch), np.arange(out_ch) % in_per_group, k // 2, k // 2] = 1.0
+            branches.append((identity, f"{prefix}identity."))
         kernel = np.zeros((out_ch, in_per_group, k, k), np.float32)
         bias = np.zeros(out_ch, np.float32)
-        branches = []
-        while f"{prefix}conv_kxk.{len(branches)}.conv.weight" in tensors:
-            branches.append(f"conv_kxk.{len(branches)}.")
-        for branch in [*branches, "conv_1x1.", "identity."]:
-            if branch == "identity.":
-                if f"{prefix}identity.weight" not in tensors:
-                    continue
-                branch_kernel = np.zeros_like(kernel)  # out == in here: channel c reads input c of its group
-                branch_kernel[np.arange(out_ch), np.arange(out_ch) % in_per_group, k // 2, k // 2] = 1.0
-                norm = f"{prefix}identity."
-            else:
-                if f"{prefix}{branch}conv.weight" not in tensors:
-                    continue
-                branch_kernel = tensors.pop(f"{prefix}{branch}conv.weight").astype(np.float32)
-                pad = (k - branch_kernel.shape[-1]) // 2
-                branch_kernel = np.pad(branch_kernel, [(0, 0), (0, 0), (pad, pad), (pad, pad)])
-                norm = f"{prefix}{branch}bn."
+        for branch_kernel, norm in branches:
             gamma, beta, mean, var = (tensors.pop(norm + n) for n in ("weight", "bias", "_mean", "_variance"))
             scale = gamma / np.sqrt(var + BATCH_NORM_EPSILON)
             kernel += branch_kernel * scale.reshape(-1, 1, 1, 1)

@@ -163,19 +163,26 @@ def rec_settings(meta: dict[str, Any], where: str) -> RecSettings:
     return RecSettings(int(shape[1]), int(shape[2]), dict(post))
 
 
-def check_rec_classes(meta: dict[str, Any], where: str, output_shape: list[int]) -> None:
-    """A CTC graph scores the blank and each character the decoder knows (its dictionary, plus the space it appends
-    for ``use_space_char``): a dictionary of another size reads past the classes or decodes the wrong characters.
-    A dynamic class dimension (-1) is not checked."""
-    classes = output_shape[-1] if output_shape else -1
+def rec_classes(meta: dict[str, Any]) -> int | None:
+    """The classes a CTC graph scores for ``meta``'s decoder: the blank and each character it knows (its dictionary,
+    plus the space it appends for ``use_space_char``); None without a dictionary."""
     post = meta.get("PostProcess") or {}
-    if classes < 0 or not post.get("character_dict"):  # no dictionary: rec_settings names what is missing
+    if not post.get("character_dict"):
+        return None
+    return len(CTCLabelDecode(post["character_dict"], bool(post.get("use_space_char", True))).characters) + 1
+
+
+def check_rec_classes(meta: dict[str, Any], where: str, output_shape: list[int]) -> None:
+    """A dictionary of another size than the graph's classes reads past them or decodes the wrong characters. A
+    dynamic class dimension (-1) is not checked."""
+    classes = output_shape[-1] if output_shape else -1
+    needed = rec_classes(meta)
+    if classes < 0 or needed is None:  # no dictionary: rec_settings names what is missing
         return
-    characters = CTCLabelDecode(post["character_dict"], bool(post.get("use_space_char", True))).characters
-    if classes != len(characters) + 1:
+    if classes != needed:
         raise ModelSourceError(
-            f"{where}: the dictionary (character_dict, with use_space_char's space) has {len(characters)} "
-            f"characters, so the model needs {len(characters) + 1} classes with the CTC blank, but its graph "
+            f"{where}: the dictionary (character_dict, with use_space_char's space) has {needed - 1} "
+            f"characters, so the model needs {needed} classes with the CTC blank, but its graph "
             f"outputs {classes}: the dictionary of another model?"
         )
 

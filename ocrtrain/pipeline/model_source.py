@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from ocrtrain.pipeline.inference_settings import check_rec_classes, zoo_inference_yml
+from ocrtrain.pipeline.inference_settings import check_rec_classes, rec_classes, zoo_inference_yml
 from ocrtrain.pipeline.model_files import (
     ModelSource,
     ModelSourceError,
@@ -37,14 +37,13 @@ from ocrtrain.zoo import ZOO, zoo_model_dir, zoo_onnx_file
 __all__ = ["ModelSource", "ModelSourceError", "register_uri_resolver", "resolve_model_source"]
 
 # settings for legacy det/cls dirs that carry no inference.yml
+# the settings of an inference dir without inference.yml (PaddleOCR 2.x downloads); a rec dir takes them only when its
+# classes fit the dictionary's (2.x's default --rec_char_dict_path, ppocr_keys_v1, + space + blank)
 LEGACY_DEFAULTS = {
     "det": "PP-OCRv4_mobile_det",
     "rec": "PP-OCRv4_mobile_rec",
     "cls": "ch_ppocr_mobile_v2_cls",
 }
-# a legacy rec dir is read with PP-OCRv4's settings only when its classes are those of its dictionary (PaddleOCR 2.x's
-# default --rec_char_dict_path, ppocr_keys_v1, + space + blank)
-LEGACY_REC_CLASSES = 6625
 
 # PostProcess names in inference.yml, as PaddleX writes them, and the task each implies
 _POSTPROCESS_TASK = {"DBPostProcess": "det", "CTCLabelDecode": "rec", "ClsPostProcess": "cls"}
@@ -144,21 +143,20 @@ def _from_directory(path: Path, text: str, task: str) -> ModelSource:
         )
     _check_role(found, task, text, f"output {graph.output_shape}")
     if not meta:
-        classes = graph.output_shape[-1] if graph.output_shape else None
-        if task == "rec" and classes != LEGACY_REC_CLASSES:
+        meta = zoo_inference_yml(LEGACY_DEFAULTS[task], task)
+        classes, needed = (graph.output_shape or [None])[-1], rec_classes(meta)
+        if task == "rec" and classes != needed:
             raise ModelSourceError(
                 f"{meta_file}: missing: a rec model directory needs its inference.yml to say its dictionary. This "
-                f"model has {classes} classes, not the {LEGACY_REC_CLASSES} of PaddleOCR's default dictionary "
+                f"model has {classes} classes, not the {needed} of PaddleOCR's default dictionary "
                 "(ppocr_keys_v1 + space); write one beside it: 'PostProcess: {name: CTCLabelDecode, "
                 "character_dict: [...]}', the lines of the dictionary file it was trained with, in order "
                 "(ocrtrain's export writes one)"
             )
-        # a legacy det/cls dir (PaddleOCR 2.x downloads have no inference.yml): the PP-OCR family's settings
         print(
             f"ocrtrain: {text} has no inference.yml; using {LEGACY_DEFAULTS[task]}'s inference settings",
             file=sys.stderr,
         )
-        meta = zoo_inference_yml(LEGACY_DEFAULTS[task], task)
     if task == "rec":
         check_rec_classes(meta, str(meta_file), graph.output_shape)
     return ModelSource(text, task, model_file, params_file, meta, str(meta_file), onnx_file)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ class Lmdb(LabelReader):
     def matches(cls, path: Path) -> bool:
         return path.is_dir()  # a directory without any data.mdb is refused with a clear error when read
 
+    @functools.cached_property
     def databases(self) -> list[Path]:
         """The database in this directory or, as PaddleOCR reads a training folder (``MJ/``, ``ST/``, ...), every
         database under it, in path order."""
@@ -51,10 +53,10 @@ class Lmdb(LabelReader):
         return int(count)
 
     def count(self) -> int:
-        return sum(self._count(database) for database in self.databases())
+        return sum(self._count(database) for database in self.databases)
 
     def read(self, on_error: OnError | None = None) -> Iterator[tuple[str, int, RecSample]]:
-        for database in self.databases():
+        for database in self.databases:
             yield from self._read(database, on_error)
 
     def _read(self, database: Path, on_error: OnError | None) -> Iterator[tuple[str, int, RecSample]]:
@@ -78,6 +80,6 @@ class Lmdb(LabelReader):
                     on_error(e)
 
     def fingerprint(self) -> dict[str, int | str]:
-        digests = [file_digest(database / "data.mdb")[0] for database in self.databases()]
+        digests = [file_digest(database / "data.mdb")[0] for database in self.databases]
         sha256 = digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()
         return {"lines": self.count(), "sha256": sha256}
